@@ -1,0 +1,5 @@
+//! Sans-IO SIP protocol core.
+//!
+//! Everything here is the protocol and nothing but the protocol: no sockets, no async
+//! runtime, no clock reads. Inputs are `handle_*(now, ...)`, outputs are `poll_*()`, and
+//! time is always an argument.

@@ -1,0 +1,2 @@
+//! The `vss` binary.
+fn main() {}
