@@ -3,3 +3,6 @@
 //! Everything here is the protocol and nothing but the protocol: no sockets, no async
 //! runtime, no clock reads. Inputs are `handle_*(now, ...)`, outputs are `poll_*()`, and
 //! time is always an argument.
+
+/// SDP (RFC 8866): parse, inspect and rewrite session descriptions for the media relay.
+pub mod sdp;
