@@ -1,2 +1,18 @@
-//! The `vss` binary.
-fn main() {}
+//! The `vss` binary: one process serving SIP, media, the control API and the hub drivers,
+//! plus the admin commands around it (CONTRACT.md, "Set-up and commands").
+
+mod cli;
+mod config;
+mod logging;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // Not locked for the whole run: a long-running command logs to stderr from many threads.
+    cli::run(
+        std::env::args_os(),
+        std::env::vars_os(),
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    )
+}
