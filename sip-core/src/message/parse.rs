@@ -1,0 +1,479 @@
+//! The message parser and validator (RFC 3261 §7, §8.2.2, §18.3; RFC 4475).
+
+use super::{MAX_MESSAGE_SIZE, Message, Request, Response};
+use crate::error::{Error, Result};
+use crate::header::{HeaderName, Headers};
+use crate::method::Method;
+use crate::status::StatusCode;
+use crate::syntax;
+use crate::uri::{Scheme, Uri};
+use bytes::Bytes;
+
+/// How the message was delimited by its transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// One UDP datagram: Content-Length optional; when absent the body runs to the end of
+    /// the datagram, when present octets beyond it are ignored (RFC 3261 §18.3).
+    Datagram,
+    /// One message cut from a byte stream: Content-Length is required and exact.
+    Stream,
+}
+
+enum StartLine {
+    Request(Method, Uri),
+    Response(StatusCode, Bytes),
+}
+
+/// Parse and validate one message.
+pub(crate) fn parse(buf: Bytes, framing: Framing) -> Result<Message> {
+    if buf.len() > MAX_MESSAGE_SIZE {
+        return Err(Error::TooLarge(MAX_MESSAGE_SIZE));
+    }
+    let s: &[u8] = &buf;
+    // RFC 3261 §7.5: CRLFs before the start line are ignored (keep-alives on streams).
+    let mut pos = s
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .ok_or(Error::Empty)?;
+    let (line, next) = line_at(s, pos).ok_or(Error::StartLine("no line end"))?;
+    let start = parse_start_line(&buf, pos, line)?;
+    pos = next;
+
+    let mut headers = Headers::with_capacity(16);
+    let mut body_start = s.len();
+    let mut terminated = false;
+    while pos < s.len() {
+        let Some((line, mut next)) = line_at(s, pos) else {
+            // The last header line of a datagram may lack its CRLF.
+            if framing == Framing::Stream {
+                return Err(Error::Unterminated);
+            }
+            let end = s.len();
+            let (name, value) = header_line(&buf, pos, end, None)?;
+            headers.push(name, value);
+            break;
+        };
+        if line == 0 {
+            body_start = next;
+            terminated = true;
+            break;
+        }
+        let mut end = pos + line;
+        // Line folding (RFC 3261 §7.3.1): a line starting with white space continues
+        // the previous one.
+        let mut folded = None::<Vec<u8>>;
+        while next < s.len() && syntax::is_wsp(s[next]) {
+            let Some((cont, after)) = line_at(s, next) else {
+                // A continuation running to the end of a datagram.
+                let part = &s[next..];
+                let v = folded.get_or_insert_with(|| s[pos..end].to_vec());
+                v.push(b' ');
+                v.extend_from_slice(syntax::trim(part));
+                next = s.len();
+                break;
+            };
+            let v = folded.get_or_insert_with(|| s[pos..end].to_vec());
+            v.push(b' ');
+            v.extend_from_slice(syntax::trim(&s[next..next + cont]));
+            end = next + cont;
+            next = after;
+        }
+        let (name, value) = header_line(&buf, pos, end, folded)?;
+        headers.push(name, value);
+        pos = next;
+    }
+    if !terminated {
+        if framing == Framing::Stream {
+            return Err(Error::Unterminated);
+        }
+        body_start = s.len();
+    }
+
+    let available = s.len() - body_start;
+    let body = match headers.content_length()? {
+        Some(n) => {
+            let n = n as usize;
+            if n > available {
+                return Err(Error::BodyTruncated {
+                    declared: n,
+                    available,
+                });
+            }
+            if framing == Framing::Stream && n != available {
+                return Err(Error::BodyTruncated {
+                    declared: n,
+                    available,
+                });
+            }
+            buf.slice(body_start..body_start + n)
+        }
+        None if framing == Framing::Stream => return Err(Error::MissingContentLength),
+        None => buf.slice(body_start..),
+    };
+
+    let message = match start {
+        StartLine::Request(method, uri) => Message::Request(Request {
+            method,
+            uri,
+            headers,
+            body,
+        }),
+        StartLine::Response(status, reason) => Message::Response(Response {
+            status,
+            reason,
+            headers,
+            body,
+        }),
+    };
+    validate(&message)?;
+    Ok(message)
+}
+
+/// The length of the line at `pos` (without CRLF or LF) and the index after its end.
+#[inline]
+fn line_at(s: &[u8], pos: usize) -> Option<(usize, usize)> {
+    let nl = syntax::find(b'\n', &s[pos..])?;
+    let len = if nl > 0 && s[pos + nl - 1] == b'\r' {
+        nl - 1
+    } else {
+        nl
+    };
+    Some((len, pos + nl + 1))
+}
+
+fn parse_start_line(buf: &Bytes, pos: usize, len: usize) -> Result<StartLine> {
+    let line = &buf[pos..pos + len];
+    if line.len() > 4 && line[..4].eq_ignore_ascii_case(b"SIP/") {
+        // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
+        let sp = syntax::find(b' ', line).ok_or(Error::StartLine("no status code"))?;
+        check_version(&line[..sp])?;
+        let rest = &line[sp + 1..];
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits != 3 {
+            return Err(Error::StatusCode);
+        }
+        let code = syntax::parse_u32(&rest[..3], 999).ok_or(Error::StatusCode)?;
+        let status = u16::try_from(code)
+            .ok()
+            .and_then(StatusCode::from_u16)
+            .ok_or(Error::StatusCode)?;
+        let reason = match rest.get(3) {
+            None => Bytes::new(),
+            Some(b' ') => buf.slice(pos + sp + 5..pos + len),
+            Some(_) => return Err(Error::StatusCode),
+        };
+        if reason.iter().any(|&b| b < 0x20 && b != b'\t') {
+            return Err(Error::StartLine("control character in reason phrase"));
+        }
+        return Ok(StartLine::Response(status, reason));
+    }
+    // Request-Line = Method SP Request-URI SP SIP-Version (single SPs, RFC 4475 §3.1.2.9/10)
+    let sp1 = syntax::find(b' ', line).ok_or(Error::StartLine("no Request-URI"))?;
+    let method = &line[..sp1];
+    if !syntax::TOKEN.all(method) {
+        return Err(Error::StartLine("bad method"));
+    }
+    let sp2 =
+        syntax::find(b' ', &line[sp1 + 1..]).ok_or(Error::StartLine("no SIP-Version"))? + sp1 + 1;
+    let version = &line[sp2 + 1..];
+    if version.contains(&b' ') || version.contains(&b'\t') {
+        return Err(Error::StartLine("extra white space in Request-Line"));
+    }
+    let uri_text = &line[sp1 + 1..sp2];
+    if uri_text.is_empty() {
+        return Err(Error::StartLine("extra white space in Request-Line"));
+    }
+    check_version(version)?;
+    let uri = Uri::parse(buf.slice(pos + sp1 + 1..pos + sp2)).map_err(|e| match e {
+        Error::Uri(reason) => Error::RequestUri(reason),
+        other => other,
+    })?;
+    if uri.headers().is_some() && matches!(uri.scheme(), Scheme::Sip | Scheme::Sips) {
+        // RFC 3261 §19.1.1 table: headers are not allowed in a Request-URI (RFC 4475 §3.1.2.11).
+        return Err(Error::RequestUri("headers not allowed in Request-URI"));
+    }
+    Ok(StartLine::Request(Method::from_token(method), uri))
+}
+
+/// SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT; only 2.0 is served (505 otherwise).
+fn check_version(v: &[u8]) -> Result<()> {
+    if v.len() < 4 || !v[..4].eq_ignore_ascii_case(b"SIP/") {
+        return Err(Error::StartLine("bad SIP-Version"));
+    }
+    let n = &v[4..];
+    let dot = syntax::find(b'.', n).ok_or(Error::StartLine("bad SIP-Version"))?;
+    let (major, minor) = (&n[..dot], &n[dot + 1..]);
+    if major.is_empty() || minor.is_empty() || !major.iter().chain(minor).all(u8::is_ascii_digit) {
+        return Err(Error::StartLine("bad SIP-Version"));
+    }
+    if n != b"2.0" {
+        return Err(Error::VersionNotSupported);
+    }
+    Ok(())
+}
+
+/// One header line `name SWS ":" value` spanning `buf[pos..end]`; `folded` holds the
+/// unfolded text when the line was continued.
+fn header_line(
+    buf: &Bytes,
+    pos: usize,
+    end: usize,
+    folded: Option<Vec<u8>>,
+) -> Result<(HeaderName, Bytes)> {
+    let text: &[u8] = folded.as_deref().unwrap_or(&buf[pos..end]);
+    let name_len = syntax::TOKEN.span(text);
+    if name_len == 0 {
+        return Err(Error::HeaderLine);
+    }
+    let colon = syntax::skip_ws(text, name_len);
+    if text.get(colon) != Some(&b':') {
+        return Err(Error::HeaderLine);
+    }
+    let name = HeaderName::from_bytes(&text[..name_len]);
+    let v = syntax::trim(&text[colon + 1..]);
+    let value = match &folded {
+        _ if v.is_empty() => Bytes::new(),
+        None => buf.slice_ref(v),
+        Some(_) => Bytes::copy_from_slice(v),
+    };
+    // A bare CR, or a NUL outside a quoted-pair, cannot be in a header value (lines were
+    // split on LF, so no LF remains).
+    if memchr::memchr2(b'\r', 0, &value).is_some() && !quoted_controls_only(&value) {
+        return Err(Error::HeaderLine);
+    }
+    Ok((name, value))
+}
+
+/// RFC 4475 §3.1.1.2 puts NUL inside a quoted-pair of a display name; that is legal.
+fn quoted_controls_only(v: &[u8]) -> bool {
+    let mut i = 0;
+    let mut in_quote = false;
+    while i < v.len() {
+        match v[i] {
+            b'"' => in_quote = !in_quote,
+            b'\\' if in_quote => i += 1,
+            b'\r' | b'\n' | 0 => return false,
+            _ => {}
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Index of a single-value header in the duplicate counter, if it is one.
+fn single_index(name: &HeaderName) -> Option<usize> {
+    Some(match name {
+        HeaderName::CallId => 0,
+        HeaderName::ContentLength => 1,
+        HeaderName::ContentType => 2,
+        HeaderName::CSeq => 3,
+        HeaderName::Expires => 4,
+        HeaderName::From => 5,
+        HeaderName::MaxForwards => 6,
+        HeaderName::MinExpires => 7,
+        HeaderName::To => 8,
+        HeaderName::RSeq => 9,
+        HeaderName::RAck => 10,
+        HeaderName::SessionExpires => 11,
+        HeaderName::MinSe => 12,
+        _ => return None,
+    })
+}
+
+/// The checks every message passes (RFC 3261 §8.1.1, §8.2.2, §20; RFC 4475).
+pub(crate) fn validate(message: &Message) -> Result<()> {
+    let headers = message.headers();
+    let mut seen = [0u8; 13];
+    let mut has_contact = false;
+    let mut has_routes = false;
+    for h in headers.iter() {
+        if let Some(i) = single_index(h.name()) {
+            seen[i] = seen[i].saturating_add(1);
+            if seen[i] > 1 {
+                return Err(Error::DuplicateHeader(h.name().static_name()));
+            }
+        }
+        match h.name() {
+            HeaderName::Contact => has_contact = true,
+            HeaderName::Route | HeaderName::RecordRoute => has_routes = true,
+            _ => {}
+        }
+    }
+    // Required in every request and response (RFC 3261 §8.1.1); Max-Forwards is not
+    // required, for RFC 2543 peers (RFC 4475 §3.4.1).
+    for v in headers.vias()? {
+        // Touching every Via parses and caches them all.
+        let _ = v;
+    }
+    let from = headers.from()?;
+    let to = headers.to()?;
+    let _ = (from, to);
+    let call_id = headers.call_id()?;
+    if call_id.is_empty() || !syntax::CALLID.all(call_id) {
+        return Err(Error::InvalidHeader {
+            name: "Call-ID",
+            reason: "bad Call-ID",
+        });
+    }
+    let cseq = headers.cseq()?;
+    headers.max_forwards()?;
+    headers.content_length()?;
+    if has_contact || has_routes {
+        headers.check_addresses()?;
+    }
+    if let Message::Request(r) = message
+        && cseq.method != r.method
+    {
+        return Err(Error::CSeqMismatch);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dg(s: &str) -> Result<Message> {
+        Message::parse_datagram(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    const OPTIONS: &str = "OPTIONS sip:user@example.com SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776asdhds\r\n\
+        Max-Forwards: 70\r\n\
+        To: <sip:user@example.com>\r\n\
+        From: Alice <sip:alice@example.com>;tag=1928301774\r\n\
+        Call-ID: a84b4c76e66710@pc33.example.com\r\n\
+        CSeq: 63104 OPTIONS\r\n\
+        Content-Length: 0\r\n\r\n";
+
+    #[test]
+    fn options() -> Result<()> {
+        let Message::Request(r) = dg(OPTIONS)? else {
+            panic!("not a request")
+        };
+        assert_eq!(r.method, Method::Options);
+        assert_eq!(r.headers.cseq()?.seq, 63104);
+        assert_eq!(r.headers.from()?.tag(), Some(&b"1928301774"[..]));
+        assert_eq!(r.headers.max_forwards()?, Some(70));
+        assert!(r.body.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn start_line_errors() {
+        assert_eq!(
+            dg(&OPTIONS.replace("SIP/2.0\r\n", "SIP/7.0\r\n")).err(),
+            Some(Error::VersionNotSupported)
+        );
+        assert!(matches!(
+            dg(&OPTIONS.replace("OPTIONS sip", "OPTIONS  sip")).err(),
+            Some(Error::StartLine(_))
+        ));
+        assert!(matches!(
+            dg(&OPTIONS.replace("SIP/2.0\r\nVia", "SIP/2.0  \r\nVia")).err(),
+            Some(Error::StartLine(_))
+        ));
+        assert!(matches!(
+            dg(&OPTIONS.replace("SIP/2.0\r\nVia", "\r\nVia")).err(),
+            Some(Error::StartLine(_))
+        ));
+        assert!(matches!(
+            dg(&OPTIONS.replace("sip:user@example.com SIP", "<sip:user@example.com> SIP")).err(),
+            Some(Error::RequestUri(_))
+        ));
+        assert_eq!(dg("").err(), Some(Error::Empty));
+        assert_eq!(dg("\r\n\r\n").err(), Some(Error::Empty));
+    }
+
+    #[test]
+    fn header_errors() {
+        assert_eq!(
+            dg(&OPTIONS.replace("CSeq: 63104 OPTIONS", "CSeq: 63104 INVITE")).err(),
+            Some(Error::CSeqMismatch)
+        );
+        assert_eq!(
+            dg(&OPTIONS.replace("Call-ID: a84b4c76e66710@pc33.example.com\r\n", "")).err(),
+            Some(Error::MissingHeader("Call-ID"))
+        );
+        assert_eq!(
+            dg(&OPTIONS.replace(
+                "Max-Forwards: 70\r\n",
+                "Max-Forwards: 70\r\nMax-Forwards: 69\r\n"
+            ))
+            .err(),
+            Some(Error::DuplicateHeader("Max-Forwards"))
+        );
+        assert_eq!(
+            dg(&OPTIONS.replace("Max-Forwards: 70", "Max-Forwards: 300")).err(),
+            Some(Error::OutOfRange("Max-Forwards"))
+        );
+        assert!(matches!(
+            dg(&OPTIONS.replace("Content-Length: 0", "Content-Length: -1")).err(),
+            Some(Error::InvalidHeader { .. })
+        ));
+        assert!(matches!(
+            dg(&OPTIONS.replace("Content-Length: 0", "Content-Length: 10")).err(),
+            Some(Error::BodyTruncated { .. })
+        ));
+        assert_eq!(
+            dg(&OPTIONS.replace("Max-Forwards: 70\r\n", "Bogus line\r\n")).err(),
+            Some(Error::HeaderLine)
+        );
+    }
+
+    #[test]
+    fn bodies_and_framing() -> Result<()> {
+        let with_body = OPTIONS.replace(
+            "Content-Length: 0\r\n\r\n",
+            "Content-Length: 4\r\n\r\nabcdEXTRA",
+        );
+        assert_eq!(dg(&with_body)?.body().as_ref(), b"abcd");
+        let no_cl = OPTIONS.replace("Content-Length: 0\r\n\r\n", "\r\nall of it");
+        assert_eq!(dg(&no_cl)?.body().as_ref(), b"all of it");
+        assert_eq!(
+            Message::parse_stream(Bytes::copy_from_slice(no_cl.as_bytes())).err(),
+            Some(Error::MissingContentLength)
+        );
+        let lf_only = OPTIONS.replace("\r\n", "\n");
+        assert!(dg(&lf_only).is_ok());
+        let keepalive = format!("\r\n\r\n{OPTIONS}");
+        assert!(dg(&keepalive).is_ok());
+        Ok(())
+    }
+
+    #[test]
+    fn responses() -> Result<()> {
+        let resp = "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nTo: <sip:a@b>;tag=2\r\nFrom: <sip:c@d>;tag=1\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n\r\n";
+        let Message::Response(r) = dg(resp)? else {
+            panic!("not a response")
+        };
+        assert_eq!(r.status, StatusCode::RINGING);
+        assert_eq!(&r.reason[..], b"Ringing");
+        assert_eq!(
+            dg(&resp.replace("180 Ringing", "4294967301 Ringing")).err(),
+            Some(Error::StatusCode)
+        );
+        assert_eq!(
+            dg(&resp.replace("180 Ringing", "099 Early")).err(),
+            Some(Error::StatusCode)
+        );
+        let empty_reason = resp.replace("180 Ringing", "100 ");
+        assert!(dg(&empty_reason).is_ok());
+        Ok(())
+    }
+
+    #[test]
+    fn folding() -> Result<()> {
+        let folded = OPTIONS.replace("CSeq: 63104 OPTIONS", "CSeq: 63104\r\n   OPTIONS");
+        let m = dg(&folded)?;
+        assert_eq!(
+            m.headers().call_id()?.as_ref(),
+            b"a84b4c76e66710@pc33.example.com"
+        );
+        assert_eq!(
+            m.headers().get_value(&HeaderName::CSeq).map(|v| v.as_ref()),
+            Some(&b"63104 OPTIONS"[..])
+        );
+        Ok(())
+    }
+}
