@@ -1,7 +1,38 @@
-//! Media engine (flows F-10 and F-14): RTP/RTCP relay and call recording.
+//! Media engine (flows F-10 and F-14): RTP/RTCP relay, call recording, and an
+//! rtpengine-compatible control protocol.
 //!
-//! This crate will hold the per-call media sessions (port pairs, SDP rewriting, symmetric
-//! RTP latching, media timeout, RTCP statistics, RFC 4733 DTMF), call recording to stereo
-//! WAV files, and the rtpengine-compatible "ng" control protocol.
-//!
-//! It is filled by the media issue; until then it holds nothing.
+//! - [`MediaEngine`] implements [`MediaControl`], the API the B2BUA drives: SDP offer and
+//!   answer in, SDP pointing at the relay out; sessions with an even/odd RTP/RTCP port
+//!   pair per leg and stream; re-INVITEs update a session in place.
+//! - The relay sends to the address a leg's SDP gave until the leg's first packet, then
+//!   latches onto the packet's real source (symmetric RTP, for NATed slots); packets from
+//!   any other source are dropped and counted. Only a re-INVITE with a new address moves
+//!   a latched leg.
+//! - [`MediaEvent`]s report media timeouts, RFC 4733 DTMF digits, latching, and finished
+//!   recordings. RTCP is relayed and parsed for loss, jitter, round-trip time and an
+//!   E-model MOS ([`quality`]).
+//! - Forwarding runs on one thread per CPU, each with its own epoll set, `recvmmsg` and
+//!   `sendmmsg`, and no allocation per packet ([`relay`]). The per-call logic
+//!   ([`relay::session::RelaySession`]) is sans-IO and tested with a simulated clock.
+//! - Recording ([`recording`]) writes stereo WAV (leg A left, leg B right) from G.711 and
+//!   Opus, with gaps counted and truncated files repaired at start.
+
+mod config;
+mod control;
+pub mod dtmf;
+mod engine;
+mod error;
+mod offer_answer;
+pub mod ports;
+pub mod quality;
+pub mod recording;
+pub mod relay;
+pub mod rtp;
+
+pub use config::MediaConfig;
+pub use control::{
+    Channel, Leg, LegStats, MediaControl, MediaEvent, RecordingReport, SdpOptions, SessionStats,
+    StreamStats,
+};
+pub use engine::MediaEngine;
+pub use error::MediaError;

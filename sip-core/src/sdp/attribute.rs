@@ -117,7 +117,7 @@ impl<'a> RtpMap<'a> {
         let (pt, rest) = (&value[..sp], &value[sp + 1..]);
         let payload_type = parse_payload_type(pt)?;
         let rest = rest.trim_end();
-        let mut parts = rest.split(|c: char| c == '/');
+        let mut parts = rest.split('/');
         let encoding = parts.next().filter(|e| !e.is_empty())?;
         let clock_rate = match parts.next() {
             Some(c) => Some(c.parse::<u32>().ok().filter(|&c| c > 0)?),

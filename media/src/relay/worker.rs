@@ -1,0 +1,402 @@
+//! A forwarding thread: owns some sessions and their sockets, and moves their packets.
+
+use std::collections::HashMap;
+use std::io::{self, Read as _, Write as _};
+use std::net::UdpSocket;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::time::{Duration, Instant};
+
+use super::session::{RelaySession, Verdict};
+use super::sys::{BATCH, Batch, Epoll};
+use crate::control::{Channel, Leg, MediaEvent, StreamStats};
+use crate::recording::RecordingTap;
+
+use super::session::LegConfig;
+use std::sync::Arc;
+
+/// Epoll token of the command waker.
+const WAKER: u64 = u64::MAX;
+/// How often timeouts are checked.
+const TICK: Duration = Duration::from_millis(500);
+
+/// Requests from the control side to a worker.
+pub(crate) enum Command {
+    /// Adopt a new session.
+    AddSession {
+        key: u64,
+        session: Box<RelaySession>,
+    },
+    /// Adopt the RTP and RTCP sockets of one leg of one stream.
+    AddSockets {
+        key: u64,
+        stream: usize,
+        leg: Leg,
+        rtp: UdpSocket,
+        rtcp: UdpSocket,
+    },
+    /// Apply a leg's new SDP.
+    UpdateLeg {
+        key: u64,
+        stream: usize,
+        leg: Leg,
+        cfg: Box<LegConfig>,
+        relatch: bool,
+        tag: Arc<str>,
+    },
+    /// Attach or detach a recording.
+    SetRecording { key: u64, tap: Option<RecordingTap> },
+    /// Report statistics.
+    Stats {
+        key: u64,
+        reply: SyncSender<Vec<StreamStats>>,
+    },
+    /// Close the session's sockets, forget it, and report its final statistics.
+    Remove {
+        key: u64,
+        reply: SyncSender<Vec<StreamStats>>,
+    },
+    /// Stop the thread.
+    Shutdown,
+}
+
+/// The control side's handle on a worker.
+pub(crate) struct WorkerHandle {
+    tx: std::sync::mpsc::Sender<Command>,
+    waker: UnixStream,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    /// Starts a worker thread.
+    pub(crate) fn spawn(
+        index: usize,
+        events: tokio::sync::mpsc::Sender<MediaEvent>,
+    ) -> io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (waker, wake_rx) = UnixStream::pair()?;
+        waker.set_nonblocking(true)?;
+        wake_rx.set_nonblocking(true)?;
+        let epoll = Epoll::new()?;
+        epoll.add(wake_rx.as_raw_fd(), WAKER)?;
+        let thread = std::thread::Builder::new()
+            .name(format!("media-relay-{index}"))
+            .spawn(move || {
+                let mut w = Worker {
+                    epoll,
+                    wake_rx,
+                    commands: rx,
+                    events,
+                    sockets: Vec::new(),
+                    free_tokens: Vec::new(),
+                    sessions: Vec::new(),
+                    free_slots: Vec::new(),
+                    keys: HashMap::new(),
+                    dropped_events: 0,
+                };
+                w.run();
+            })?;
+        Ok(Self {
+            tx,
+            waker,
+            thread: Some(thread),
+        })
+    }
+
+    /// Sends a command and wakes the worker.
+    pub(crate) fn send(&self, cmd: Command) -> Result<(), crate::MediaError> {
+        self.tx
+            .send(cmd)
+            .map_err(|_| crate::MediaError::WorkerGone)?;
+        // A full pipe already guarantees a wake-up, so WouldBlock is fine.
+        match (&self.waker).write(&[1]) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(_) => Err(crate::MediaError::WorkerGone),
+        }
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        let _ = self.send(Command::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct SocketEntry {
+    socket: UdpSocket,
+    slot: usize,
+    stream: usize,
+    leg: Leg,
+    channel: Channel,
+}
+
+struct WorkerSession {
+    key: u64,
+    relay: Box<RelaySession>,
+    /// fds[stream][leg][channel]
+    fds: Vec<[[Option<RawFd>; 2]; 2]>,
+    tokens: Vec<usize>,
+}
+
+struct Worker {
+    epoll: Epoll,
+    wake_rx: UnixStream,
+    commands: Receiver<Command>,
+    events: tokio::sync::mpsc::Sender<MediaEvent>,
+    sockets: Vec<Option<SocketEntry>>,
+    free_tokens: Vec<usize>,
+    sessions: Vec<Option<WorkerSession>>,
+    free_slots: Vec<usize>,
+    keys: HashMap<u64, usize>,
+    dropped_events: u64,
+}
+
+impl Worker {
+    fn run(&mut self) {
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
+        let mut batch = Batch::new();
+        let mut next_tick = Instant::now() + TICK;
+        loop {
+            let timeout = next_tick
+                .saturating_duration_since(Instant::now())
+                .as_millis();
+            let n = match self
+                .epoll
+                .wait(&mut events, i32::try_from(timeout).unwrap_or(500))
+            {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(error = %e, "epoll_wait failed; relay worker stops");
+                    return;
+                }
+            };
+            let now = Instant::now();
+            for ev in &events[..n] {
+                let token = ev.u64;
+                if token == WAKER {
+                    if !self.drain_commands(now) {
+                        return;
+                    }
+                } else {
+                    self.forward(now, token as usize, &mut batch);
+                }
+            }
+            if now >= next_tick {
+                next_tick = now + TICK;
+                for slot in 0..self.sessions.len() {
+                    if let Some(s) = self.sessions[slot].as_mut() {
+                        s.relay.handle_timeout(now);
+                        self.flush_events(slot);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves the packets waiting on one socket.
+    fn forward(&mut self, now: Instant, token: usize, batch: &mut Batch) {
+        let Some(Some(entry)) = self.sockets.get(token) else {
+            return;
+        };
+        let (fd, slot, stream, leg, channel) = (
+            entry.socket.as_raw_fd(),
+            entry.slot,
+            entry.stream,
+            entry.leg,
+            entry.channel,
+        );
+        let Some(Some(sess)) = self.sessions.get_mut(slot) else {
+            return;
+        };
+        let out_fd = sess
+            .fds
+            .get(stream)
+            .and_then(|f| f[leg.other().index()][channel.index()]);
+        // Level-triggered epoll: one batch per wake-up is enough; what remains is reported
+        // again, so one busy socket cannot starve the others.
+        let n = match batch.recv(fd) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::debug!(error = %e, "recvmmsg failed");
+                return;
+            }
+        };
+        let mut any = false;
+        for i in 0..n.min(BATCH) {
+            let Some((data, src)) = batch.datagram(i) else {
+                continue;
+            };
+            if let Verdict::Forward(dst) = sess
+                .relay
+                .handle_packet(now, stream, leg, channel, src, data)
+            {
+                batch.set_dest(i, dst);
+                any = true;
+            }
+        }
+        if any && let Some(out) = out_fd {
+            batch.send(out);
+        }
+        self.flush_events(slot);
+    }
+
+    fn flush_events(&mut self, slot: usize) {
+        let Some(Some(sess)) = self.sessions.get_mut(slot) else {
+            return;
+        };
+        while let Some(ev) = sess.relay.poll_event() {
+            // Never block the forwarding loop on a slow consumer.
+            if self.events.try_send(ev).is_err() {
+                self.dropped_events += 1;
+                if self.dropped_events.is_power_of_two() {
+                    tracing::warn!(
+                        dropped = self.dropped_events,
+                        "media event queue full; events dropped"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Applies pending commands; false when the worker must stop.
+    fn drain_commands(&mut self, now: Instant) -> bool {
+        let mut sink = [0u8; 256];
+        while let Ok(n) = self.wake_rx.read(&mut sink) {
+            if n == 0 {
+                return false; // control side gone
+            }
+        }
+        loop {
+            match self.commands.try_recv() {
+                Ok(Command::Shutdown) => return false,
+                Ok(cmd) => self.apply(now, cmd),
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Disconnected) => return false,
+            }
+        }
+    }
+
+    fn apply(&mut self, now: Instant, cmd: Command) {
+        match cmd {
+            Command::AddSession { key, session } => {
+                let ws = WorkerSession {
+                    key,
+                    relay: session,
+                    fds: Vec::new(),
+                    tokens: Vec::new(),
+                };
+                let slot = match self.free_slots.pop() {
+                    Some(s) => {
+                        self.sessions[s] = Some(ws);
+                        s
+                    }
+                    None => {
+                        self.sessions.push(Some(ws));
+                        self.sessions.len() - 1
+                    }
+                };
+                self.keys.insert(key, slot);
+            }
+            Command::AddSockets {
+                key,
+                stream,
+                leg,
+                rtp,
+                rtcp,
+            } => {
+                let Some(&slot) = self.keys.get(&key) else {
+                    return;
+                };
+                for (channel, socket) in [(Channel::Rtp, rtp), (Channel::Rtcp, rtcp)] {
+                    let fd = socket.as_raw_fd();
+                    let token = self.free_tokens.pop().unwrap_or(self.sockets.len());
+                    if let Err(e) = self.epoll.add(fd, token as u64) {
+                        tracing::error!(error = %e, "cannot watch media socket");
+                        continue;
+                    }
+                    let entry = SocketEntry {
+                        socket,
+                        slot,
+                        stream,
+                        leg,
+                        channel,
+                    };
+                    if token == self.sockets.len() {
+                        self.sockets.push(Some(entry));
+                    } else {
+                        self.sockets[token] = Some(entry);
+                    }
+                    if let Some(Some(s)) = self.sessions.get_mut(slot) {
+                        while s.fds.len() <= stream {
+                            s.fds.push([[None; 2]; 2]);
+                        }
+                        s.fds[stream][leg.index()][channel.index()] = Some(fd);
+                        s.tokens.push(token);
+                    }
+                }
+            }
+            Command::UpdateLeg {
+                key,
+                stream,
+                leg,
+                cfg,
+                relatch,
+                tag,
+            } => {
+                if let Some(s) = self.session_mut(key) {
+                    s.relay.set_tag(leg, tag);
+                    s.relay.update_leg(now, stream, leg, *cfg, relatch);
+                }
+            }
+            Command::SetRecording { key, tap } => {
+                if let Some(s) = self.session_mut(key) {
+                    s.relay.set_recording(tap);
+                }
+            }
+            Command::Stats { key, reply } => {
+                let stats = self
+                    .session_mut(key)
+                    .map(|s| s.relay.stats(now))
+                    .unwrap_or_default();
+                let _ = reply.try_send(stats);
+            }
+            Command::Remove { key, reply } => {
+                let stats = match self.keys.remove(&key) {
+                    Some(slot) => {
+                        let stats = self.remove_slot(slot, now);
+                        debug_assert!(self.sessions[slot].is_none());
+                        stats
+                    }
+                    None => Vec::new(),
+                };
+                let _ = reply.try_send(stats);
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn session_mut(&mut self, key: u64) -> Option<&mut WorkerSession> {
+        let slot = *self.keys.get(&key)?;
+        self.sessions.get_mut(slot)?.as_mut()
+    }
+
+    fn remove_slot(&mut self, slot: usize, now: Instant) -> Vec<StreamStats> {
+        let Some(sess) = self.sessions.get_mut(slot).and_then(Option::take) else {
+            return Vec::new();
+        };
+        for t in &sess.tokens {
+            if let Some(entry) = self.sockets.get_mut(*t).and_then(Option::take) {
+                let _ = self.epoll.remove(entry.socket.as_raw_fd());
+                self.free_tokens.push(*t);
+            }
+        }
+        self.free_slots.push(slot);
+        let _ = sess.key;
+        sess.relay.stats(now)
+    }
+}
