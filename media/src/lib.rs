@@ -16,18 +16,23 @@
 //!   ([`relay::session::RelaySession`]) is sans-IO and tested with a simulated clock.
 //! - Recording ([`recording`]) writes stereo WAV (leg A left, leg B right) from G.711 and
 //!   Opus, with gaps counted and truncated files repaired at start.
+//! - [`ng`] serves rtpengine's ng protocol so Kamailio's rtpengine module can use VSS as
+//!   its relay.
 
 mod config;
 mod control;
 pub mod dtmf;
 mod engine;
 mod error;
+pub mod ng;
 mod offer_answer;
 pub mod ports;
 pub mod quality;
 pub mod recording;
 pub mod relay;
 pub mod rtp;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use config::MediaConfig;
 pub use control::{

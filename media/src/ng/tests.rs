@@ -1,0 +1,230 @@
+//! The ng handler against the in-memory fake: no sockets.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::NgHandler;
+use super::bencode::{self, Value, dict};
+use crate::testing::{FakeCall, FakeMedia};
+
+const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\nm=audio 14506 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+const ANSWER: &str = "v=0\r\no=- 2 1 IN IP4 10.0.0.9\r\ns=-\r\nc=IN IP4 10.0.0.9\r\nt=0 0\r\nm=audio 20000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+fn send(h: &mut NgHandler, cookie: &str, msg: &Value) -> Value {
+    let mut wire = format!("{cookie} ").into_bytes();
+    msg.encode(&mut wire);
+    let reply = h.handle_datagram(Instant::now(), &wire).unwrap();
+    let prefix = format!("{cookie} ");
+    assert!(reply.starts_with(prefix.as_bytes()), "cookie echoed");
+    bencode::decode(&reply[prefix.len()..]).unwrap()
+}
+
+fn result(v: &Value) -> &str {
+    v.get("result").and_then(Value::as_str).unwrap()
+}
+
+#[test]
+fn ping_offer_answer_query_delete() {
+    let fake = Arc::new(FakeMedia::default());
+    let mut h = NgHandler::new(fake.clone());
+    assert_eq!(
+        result(&send(&mut h, "1", &dict([("command", Value::str("ping"))]))),
+        "pong"
+    );
+    let offer = dict([
+        ("command", Value::str("offer")),
+        ("call-id", Value::str("c1")),
+        ("from-tag", Value::str("ta")),
+        ("sdp", Value::str(OFFER)),
+        ("replace", Value::List(vec![Value::str("origin")])),
+    ]);
+    let r = send(&mut h, "2", &offer);
+    assert_eq!(result(&r), "ok");
+    let sdp = r.get("sdp").unwrap().as_str().unwrap();
+    assert!(
+        sdp.contains("c=IN IP4 192.0.2.1\r\n") && sdp.contains("o=- 1 1 IN IP4 192.0.2.1\r\n"),
+        "{sdp}"
+    );
+    let answer = dict([
+        ("command", Value::str("answer")),
+        ("call-id", Value::str("c1")),
+        ("from-tag", Value::str("ta")),
+        ("to-tag", Value::str("tb")),
+        ("sdp", Value::str(ANSWER)),
+    ]);
+    assert_eq!(result(&send(&mut h, "3", &answer)), "ok");
+    let list = send(&mut h, "4", &dict([("command", Value::str("list"))]));
+    assert_eq!(
+        list.get("calls").unwrap().as_list().unwrap(),
+        &[Value::str("c1")]
+    );
+    let q = send(
+        &mut h,
+        "5",
+        &dict([
+            ("command", Value::str("query")),
+            ("call-id", Value::str("c1")),
+        ]),
+    );
+    assert_eq!(result(&q), "ok");
+    let tags = q.get("tags").unwrap();
+    assert_eq!(
+        tags.get("ta")
+            .unwrap()
+            .get("in dialogue with")
+            .unwrap()
+            .as_str(),
+        Some("tb")
+    );
+    assert!(
+        q.get("totals")
+            .unwrap()
+            .get("RTP")
+            .unwrap()
+            .get("packets")
+            .is_some()
+    );
+    let rec = dict([
+        ("command", Value::str("start recording")),
+        ("call-id", Value::str("c1")),
+    ]);
+    assert_eq!(result(&send(&mut h, "6", &rec)), "ok");
+    assert!(fake.is_recording("c1"));
+    let stop = dict([
+        ("command", Value::str("stop recording")),
+        ("call-id", Value::str("c1")),
+    ]);
+    assert_eq!(result(&send(&mut h, "7", &stop)), "ok");
+    let del = dict([
+        ("command", Value::str("delete")),
+        ("call-id", Value::str("c1")),
+        ("from-tag", Value::str("ta")),
+    ]);
+    assert_eq!(result(&send(&mut h, "8", &del)), "ok");
+    assert!(fake.calls().contains(&FakeCall::Delete("c1".into())));
+    // Deleting again: a warning, or an error with the "fatal" flag (as rtpengine).
+    let again = send(&mut h, "9", &del);
+    assert_eq!(result(&again), "ok");
+    assert!(again.get("warning").is_some());
+    let fatal = dict([
+        ("command", Value::str("delete")),
+        ("call-id", Value::str("c1")),
+        ("from-tag", Value::str("ta")),
+        ("flags", Value::List(vec![Value::str("fatal")])),
+    ]);
+    assert_eq!(result(&send(&mut h, "10", &fatal)), "error");
+}
+
+#[test]
+fn retransmission_gets_the_cached_reply_without_a_second_offer() {
+    let fake = Arc::new(FakeMedia::default());
+    let mut h = NgHandler::new(fake.clone());
+    let offer = dict([
+        ("command", Value::str("offer")),
+        ("call-id", Value::str("c2")),
+        ("from-tag", Value::str("ta")),
+        ("sdp", Value::str(OFFER)),
+    ]);
+    let a = send(&mut h, "same", &offer);
+    let b = send(&mut h, "same", &offer);
+    assert_eq!(a, b);
+    assert_eq!(
+        fake.calls()
+            .iter()
+            .filter(|c| matches!(c, FakeCall::Offer(..)))
+            .count(),
+        1
+    );
+    // After the cache window the cookie is forgotten.
+    let mut wire = b"same ".to_vec();
+    offer.encode(&mut wire);
+    h.handle_datagram(Instant::now() + Duration::from_secs(120), &wire)
+        .unwrap();
+    assert_eq!(
+        fake.calls()
+            .iter()
+            .filter(|c| matches!(c, FakeCall::Offer(..)))
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn malformed_commands_get_error_replies() {
+    let mut h = NgHandler::new(Arc::new(FakeMedia::default()));
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            dict([("command", Value::str("dance"))]),
+            "Unrecognized command",
+        ),
+        (dict([("nothing", Value::Int(1))]), "No command in message"),
+        (
+            dict([
+                ("command", Value::str("offer")),
+                ("from-tag", Value::str("a")),
+                ("sdp", Value::str(OFFER)),
+            ]),
+            "No call-id in message",
+        ),
+        (
+            dict([
+                ("command", Value::str("offer")),
+                ("call-id", Value::str("x")),
+                ("sdp", Value::str(OFFER)),
+            ]),
+            "No from-tag in message",
+        ),
+        (
+            dict([
+                ("command", Value::str("offer")),
+                ("call-id", Value::str("x")),
+                ("from-tag", Value::str("a")),
+            ]),
+            "No SDP body in message",
+        ),
+        (
+            dict([
+                ("command", Value::str("answer")),
+                ("call-id", Value::str("x")),
+                ("from-tag", Value::str("a")),
+                ("sdp", Value::str(ANSWER)),
+            ]),
+            "No to-tag in message",
+        ),
+        (
+            dict([
+                ("command", Value::str("query")),
+                ("call-id", Value::str("nope")),
+            ]),
+            "Unknown call-id",
+        ),
+        (Value::List(vec![]), "Message is not a dictionary"),
+    ];
+    for (i, (msg, want)) in cases.iter().enumerate() {
+        let r = send(&mut h, &format!("e{i}"), msg);
+        assert_eq!(result(&r), "error");
+        assert_eq!(r.get("error-reason").unwrap().as_str(), Some(*want));
+    }
+    let bad_sdp = dict([
+        ("command", Value::str("offer")),
+        ("call-id", Value::str("x")),
+        ("from-tag", Value::str("a")),
+        ("sdp", Value::str("v=0\r\nthis is not sdp\r\n")),
+    ]);
+    let r = send(&mut h, "sdp", &bad_sdp);
+    assert!(
+        r.get("error-reason")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .contains("line 2")
+    );
+    // Undecodable body: an error reply with the cookie; no cookie at all: no reply.
+    let reply = h.handle_datagram(Instant::now(), b"k1 d7:command").unwrap();
+    assert!(reply.starts_with(b"k1 d6:result5:error"));
+    assert!(h.handle_datagram(Instant::now(), b"nospace").is_none());
+    assert!(
+        h.handle_datagram(Instant::now(), b" d7:command4:pinge")
+            .is_none()
+    );
+}

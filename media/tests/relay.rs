@@ -1,0 +1,357 @@
+//! The relay over real UDP sockets on 127.0.0.1.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use media::{MediaControl, MediaEvent, SdpOptions};
+
+#[test]
+fn two_endpoints_exchange_rtp_through_a_session() {
+    let (e, _rx, _dir) = engine(31000..=31099, |_| {});
+    let free = e.free_port_pairs();
+    let (a, b) = (Endpoint::new(), Endpoint::new());
+    let to_b = e
+        .offer(
+            "call-1",
+            "ta",
+            sdp("127.0.0.1", a.port(), "").as_bytes(),
+            &SdpOptions::default(),
+        )
+        .unwrap();
+    let to_a = e
+        .answer(
+            "call-1",
+            "ta",
+            "tb",
+            sdp("127.0.0.1", b.port(), "").as_bytes(),
+            &SdpOptions::default(),
+        )
+        .unwrap();
+    let (relay_for_a, relay_for_b) = (relay_addr(&to_a), relay_addr(&to_b));
+    assert_ne!(relay_for_a, relay_for_b);
+    assert_eq!(relay_for_a.port() % 2, 0, "RTP on the even port");
+    assert!(
+        std::str::from_utf8(&to_a)
+            .unwrap()
+            .contains(&format!("a=rtcp:{}", relay_for_a.port() + 1))
+    );
+    assert_eq!(e.free_port_pairs(), free - 2);
+    for i in 0..20u16 {
+        a.send(
+            relay_for_a,
+            &rtp(0, i, 160 * u32::from(i), 1, &[i as u8; 160]),
+        );
+        let (got, from) = b.recv().expect("A's packet reaches B");
+        assert_eq!(
+            from, relay_for_b,
+            "sent from the port B sends to (symmetric)"
+        );
+        assert_eq!(got, rtp(0, i, 160 * u32::from(i), 1, &[i as u8; 160]));
+        b.send(relay_for_b, &rtp(8, i, 160 * u32::from(i), 2, &[0xd5; 160]));
+        let (got, from) = a.recv().expect("B's packet reaches A");
+        assert_eq!(from, relay_for_a);
+        assert_eq!(got[1], 8);
+    }
+    let st = e.stats("call-1").unwrap();
+    assert_eq!(st.tags, ["ta".to_owned(), "tb".to_owned()]);
+    assert_eq!(
+        (
+            st.streams[0].legs[0].rtp_packets,
+            st.streams[0].legs[0].forwarded
+        ),
+        (20, 20)
+    );
+    assert_eq!(st.streams[0].legs[1].rtp_packets, 20);
+    assert_eq!(e.list(), vec!["call-1".to_owned()]);
+    let fin = e.delete("call-1").unwrap();
+    assert_eq!(fin.streams[0].legs[1].forwarded, 20);
+    assert_eq!(e.free_port_pairs(), free, "ports return to the pool");
+    assert!(e.stats("call-1").is_err());
+    // The relay's sockets are closed: nothing comes back any more.
+    a.send(relay_for_a, &rtp(0, 99, 0, 1, &[0; 160]));
+    assert!(b.recv_quick().is_none());
+}
+
+#[test]
+fn latching_and_injection_from_a_third_address() {
+    let (e, _rx, _dir) = engine(31100..=31199, |_| {});
+    let (a_sdp, a_nat, b, attacker) = (
+        Endpoint::new(),
+        Endpoint::new(),
+        Endpoint::new(),
+        Endpoint::new(),
+    );
+    let to_b = e
+        .offer(
+            "call-2",
+            "ta",
+            sdp("127.0.0.1", a_sdp.port(), "").as_bytes(),
+            &SdpOptions::default(),
+        )
+        .unwrap();
+    let to_a = e
+        .answer(
+            "call-2",
+            "ta",
+            "tb",
+            sdp("127.0.0.1", b.port(), "").as_bytes(),
+            &SdpOptions::default(),
+        )
+        .unwrap();
+    let (relay_for_a, relay_for_b) = (relay_addr(&to_a), relay_addr(&to_b));
+    // Before A sends anything, B's media goes to the address in A's SDP.
+    b.send(relay_for_b, &rtp(0, 1, 0, 2, &[1; 160]));
+    assert!(
+        a_sdp.recv().is_some(),
+        "sent to the SDP address until the first packet"
+    );
+    // A really sends from another port (NAT): the relay latches onto it.
+    a_nat.send(relay_for_a, &rtp(0, 1, 0, 1, &[2; 160]));
+    assert!(b.recv().is_some());
+    b.send(relay_for_b, &rtp(0, 2, 160, 2, &[3; 160]));
+    assert_eq!(
+        a_nat.recv().unwrap().0[12],
+        3,
+        "now sent to the latched address"
+    );
+    assert!(a_sdp.recv_quick().is_none());
+    // A third party sends to the relay's port for A: dropped, counted, B hears nothing.
+    for i in 0..3 {
+        attacker.send(relay_for_a, &rtp(0, 500 + i, 0, 66, &[0xee; 160]));
+    }
+    assert!(b.recv_quick().is_none(), "injected media must not reach B");
+    let st = e.stats("call-2").unwrap();
+    assert_eq!(st.streams[0].legs[0].dropped_foreign, 3);
+    assert_eq!(st.streams[0].legs[0].latched_rtp, Some(a_nat.addr()));
+    e.delete("call-2").unwrap();
+}
+
+#[test]
+fn hold_and_reinvite_update_the_session_in_place() {
+    let (e, _rx, _dir) = engine(31200..=31299, |_| {});
+    let (a, a2, b) = (Endpoint::new(), Endpoint::new(), Endpoint::new());
+    let o = SdpOptions::default();
+    let to_b = e
+        .offer(
+            "call-3",
+            "ta",
+            sdp("127.0.0.1", a.port(), "").as_bytes(),
+            &o,
+        )
+        .unwrap();
+    let to_a = e
+        .answer(
+            "call-3",
+            "ta",
+            "tb",
+            sdp("127.0.0.1", b.port(), "").as_bytes(),
+            &o,
+        )
+        .unwrap();
+    let (relay_for_a, relay_for_b) = (relay_addr(&to_a), relay_addr(&to_b));
+    a.send(relay_for_a, &rtp(0, 1, 0, 1, &[0; 160]));
+    assert!(b.recv().is_some());
+    // A puts B on hold (sendonly): same relay port, direction passed through.
+    let held = e
+        .offer(
+            "call-3",
+            "ta",
+            sdp("127.0.0.1", a.port(), "a=sendonly\r\n").as_bytes(),
+            &o,
+        )
+        .unwrap();
+    assert_eq!(
+        relay_addr(&held),
+        relay_for_b,
+        "re-INVITE keeps the relay port"
+    );
+    assert!(
+        std::str::from_utf8(&held)
+            .unwrap()
+            .contains("a=sendonly\r\n")
+    );
+    assert!(e.stats("call-3").unwrap().streams[0].legs[0].hold);
+    // RFC 2543 hold from B: c=0.0.0.0 — the zero address survives, and A's media stops.
+    let zero = e
+        .offer("call-3", "tb", sdp("0.0.0.0", b.port(), "").as_bytes(), &o)
+        .unwrap();
+    assert!(
+        std::str::from_utf8(&zero)
+            .unwrap()
+            .contains("c=IN IP4 0.0.0.0\r\n")
+    );
+    a.send(relay_for_a, &rtp(0, 2, 160, 1, &[0; 160]));
+    assert!(
+        b.recv_quick().is_none(),
+        "nothing sent towards a c=0.0.0.0 hold"
+    );
+    // B resumes from the same address; then A moves (new address in a re-INVITE).
+    e.offer(
+        "call-3",
+        "tb",
+        sdp("127.0.0.1", b.port(), "").as_bytes(),
+        &o,
+    )
+    .unwrap();
+    a.send(relay_for_a, &rtp(0, 3, 320, 1, &[0; 160]));
+    assert!(b.recv().is_some(), "resumed");
+    let moved = sdp("127.0.0.1", a2.port(), "");
+    e.offer("call-3", "ta", moved.as_bytes(), &o).unwrap();
+    b.send(relay_for_b, &rtp(0, 1, 0, 2, &[4; 160]));
+    assert_eq!(
+        a2.recv().unwrap().0[12],
+        4,
+        "signalled move: sent to the new SDP address"
+    );
+    a2.send(relay_for_a, &rtp(0, 4, 480, 1, &[0; 160]));
+    assert!(
+        b.recv().is_some(),
+        "and the new address is accepted (re-latched)"
+    );
+    e.delete("call-3").unwrap();
+}
+
+#[test]
+fn media_timeout_raises_an_event() {
+    let (e, mut rx, _dir) = engine(31300..=31399, |c| {
+        c.media_timeout = Duration::from_millis(300)
+    });
+    let (a, b) = (Endpoint::new(), Endpoint::new());
+    e.offer(
+        "call-4",
+        "ta",
+        sdp("127.0.0.1", a.port(), "").as_bytes(),
+        &SdpOptions::default(),
+    )
+    .unwrap();
+    let to_a = e
+        .answer(
+            "call-4",
+            "ta",
+            "tb",
+            sdp("127.0.0.1", b.port(), "").as_bytes(),
+            &SdpOptions::default(),
+        )
+        .unwrap();
+    a.send(relay_addr(&to_a), &rtp(0, 1, 0, 1, &[0; 160]));
+    let ev = wait_event(&mut rx, Duration::from_secs(5), |e| {
+        matches!(e, MediaEvent::Timeout { .. })
+    });
+    let MediaEvent::Timeout {
+        call_id,
+        tag,
+        stream,
+        idle,
+    } = ev
+    else {
+        unreachable!()
+    };
+    assert_eq!((&*call_id, stream), ("call-4", 0));
+    assert!(idle >= Duration::from_millis(300));
+    assert!(&*tag == "ta" || &*tag == "tb");
+    e.delete("call-4").unwrap();
+}
+
+#[test]
+fn dtmf_over_udp_becomes_an_event() {
+    let (e, mut rx, _dir) = engine(31400..=31499, |_| {});
+    let (a, b) = (Endpoint::new(), Endpoint::new());
+    e.offer(
+        "call-5",
+        "ta",
+        sdp("127.0.0.1", a.port(), "").as_bytes(),
+        &SdpOptions::default(),
+    )
+    .unwrap();
+    let to_a = e
+        .answer(
+            "call-5",
+            "ta",
+            "tb",
+            sdp("127.0.0.1", b.port(), "").as_bytes(),
+            &SdpOptions::default(),
+        )
+        .unwrap();
+    let relay = relay_addr(&to_a);
+    for (i, (end, dur)) in [
+        (false, 160u16),
+        (false, 320),
+        (false, 640),
+        (true, 800),
+        (true, 800),
+        (true, 800),
+    ]
+    .iter()
+    .enumerate()
+    {
+        a.send(
+            relay,
+            &rtp(
+                101,
+                i as u16,
+                16000,
+                1,
+                &media::dtmf::event_payload(11, *end, 10, *dur),
+            ),
+        );
+        assert!(b.recv().is_some(), "DTMF is relayed");
+    }
+    let ev = wait_event(&mut rx, Duration::from_secs(5), |e| {
+        matches!(e, MediaEvent::Dtmf { .. })
+    });
+    let MediaEvent::Dtmf {
+        digit,
+        duration_ms,
+        tag,
+        ..
+    } = ev
+    else {
+        unreachable!()
+    };
+    assert_eq!((digit, duration_ms, &*tag), ('#', 100, "ta"));
+    e.delete("call-5").unwrap();
+}
+
+#[test]
+fn bad_sdp_and_unknown_sessions_are_errors() {
+    let (e, _rx, _dir) = engine(31500..=31509, |_| {});
+    let err = e
+        .offer("x", "ta", b"v=0\r\nnot sdp\r\n", &SdpOptions::default())
+        .unwrap_err();
+    assert!(matches!(err, media::MediaError::Sdp(_)), "{err}");
+    assert!(
+        e.list().is_empty(),
+        "a failed first offer leaves no session"
+    );
+    assert!(matches!(
+        e.answer(
+            "nope",
+            "a",
+            "b",
+            sdp("127.0.0.1", 4000, "").as_bytes(),
+            &SdpOptions::default()
+        ),
+        Err(media::MediaError::UnknownSession(_))
+    ));
+    assert!(matches!(
+        e.delete("nope"),
+        Err(media::MediaError::UnknownSession(_))
+    ));
+    // Port exhaustion: 5 pairs in 31500..=31509, two per call.
+    let o = SdpOptions::default();
+    e.offer("c1", "t", sdp("127.0.0.1", 4000, "").as_bytes(), &o)
+        .unwrap();
+    e.offer("c2", "t", sdp("127.0.0.1", 4000, "").as_bytes(), &o)
+        .unwrap();
+    assert!(matches!(
+        e.offer("c3", "t", sdp("127.0.0.1", 4000, "").as_bytes(), &o),
+        Err(media::MediaError::PortsExhausted)
+    ));
+    assert_eq!(e.list(), vec!["c1".to_owned(), "c2".to_owned()]);
+    e.delete("c1").unwrap();
+    e.offer("c3", "t", sdp("127.0.0.1", 4000, "").as_bytes(), &o)
+        .unwrap();
+}
