@@ -1,7 +1,7 @@
 //! The command line: `vss [--config FILE] <COMMAND>`.
 //!
 //! Exit status: 0 on success (and for `--help`/`--version`); 2 for bad input, that is a
-//! usage error or an invalid configuration; 1 for any other failure.
+//! usage error, an invalid configuration or an invalid `RUST_LOG`; 1 for any other failure.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, ConfigError, LoadOptions};
+use crate::logging::LogError;
 
 /// VSS: a SIP stack and B2BUA for slot-based telephony.
 #[derive(Debug, Parser)]
@@ -70,8 +71,9 @@ pub(crate) fn run(
     match dispatch(cli, env, out) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(err, "vss: error: {e:#}");
-            let bad_input = e.downcast_ref::<ConfigError>().is_some();
+            let _ = writeln!(err, "vss: error: {}", one_line(&e));
+            let bad_input =
+                e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<LogError>().is_some();
             ExitCode::from(if bad_input {
                 EXIT_BAD_INPUT
             } else {
@@ -79,6 +81,23 @@ pub(crate) fn run(
             })
         }
     }
+}
+
+/// The error and its causes on one line. Libraries disagree on whether `Display` repeats
+/// the source's message, so a cause already quoted is not repeated.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace(['\n', '\r'], " ")
 }
 
 fn dispatch(
@@ -113,6 +132,21 @@ fn check_config(options: &LoadOptions, out: &mut dyn Write) -> anyhow::Result<()
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn error_chains_print_on_one_line_without_repeats() {
+        let io = std::io::Error::other("disk on fire");
+        let e = anyhow::Error::new(ConfigError::File {
+            path: "vss.toml".into(),
+            source: io,
+        });
+        assert_eq!(
+            one_line(&e),
+            "cannot read configuration file vss.toml: disk on fire"
+        );
+        let e = anyhow::Error::msg("inner\nsecond line").context("outer");
+        assert_eq!(one_line(&e), "outer: inner second line");
+    }
 
     #[test]
     fn the_command_line_is_well_formed() {
