@@ -17,13 +17,14 @@
 //! - Recording ([`recording`]) writes stereo WAV (leg A left, leg B right) from G.711 and
 //!   Opus, with gaps counted and truncated files repaired at start.
 //! - [`ng`] serves rtpengine's ng protocol so Kamailio's rtpengine module can use VSS as
-//!   its relay.
+//!   its relay; [`loadgen`] is the RTP load generator behind `vss bench rtp`.
 
 mod config;
 mod control;
 pub mod dtmf;
 mod engine;
 mod error;
+pub mod loadgen;
 pub mod ng;
 mod offer_answer;
 pub mod ports;

@@ -439,6 +439,7 @@ pub struct NgClient {
     socket: UdpSocket,
     server: SocketAddr,
     next: u64,
+    salt: u64,
 }
 
 impl NgClient {
@@ -453,16 +454,23 @@ impl NgClient {
         .map_err(io::Error::other)?;
         let socket = UdpSocket::bind(bind)?;
         socket.set_read_timeout(Some(Duration::from_secs(2)))?;
+        let salt = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos().into());
         Ok(Self {
             socket,
             server,
             next: 1,
+            salt,
         })
     }
 
     /// Sends a command dictionary and waits for its reply (retrying twice on timeout).
     pub fn call(&mut self, msg: &Value) -> io::Result<Value> {
-        let cookie = format!("{}_{}", std::process::id(), self.next);
+        // Servers cache replies by cookie, so cookies must be unique across clients too.
+        static CLIENT_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = CLIENT_SEQ.fetch_add(1, Ordering::Relaxed);
+        let cookie = format!("{}_{}_{}_{}", std::process::id(), self.salt, n, self.next);
         self.next += 1;
         let mut out = cookie.clone().into_bytes();
         out.push(b' ');

@@ -197,6 +197,25 @@ impl Batch {
         }
     }
 
+    /// Queues a copy of `data` for `dest` (for senders that build packets themselves, like
+    /// the load generator); false when the batch is full or `data` too long.
+    pub(crate) fn push(&mut self, data: &[u8], dest: SocketAddr) -> bool {
+        let i = self.received;
+        if i >= BATCH || data.len() > MAX_DATAGRAM {
+            return false;
+        }
+        self.bufs[i][..data.len()].copy_from_slice(data);
+        self.lens[i] = data.len();
+        self.dests[i] = Some(dest);
+        self.received += 1;
+        true
+    }
+
+    /// Datagrams queued or received and not yet sent.
+    pub(crate) fn len(&self) -> usize {
+        self.received
+    }
+
     /// Sends every datagram marked with a destination from `fd`, in one or a few
     /// `sendmmsg` calls. Returns how many the kernel took; datagrams it refused
     /// (full buffer, unreachable) are counted by the caller as lost.

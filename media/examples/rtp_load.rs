@@ -1,0 +1,133 @@
+//! Runs the RTP load generator against a relay, until `vss bench rtp` wires it in.
+//!
+//! ```text
+//! cargo run --release -p media --example rtp_load -- --calls 1000 --seconds 20
+//!     starts a VSS relay in a child process (ng on 127.0.0.1:22299) and loads it
+//! cargo run --release -p media --example rtp_load -- --calls 300 --seconds 20 --ng 127.0.0.1:22223
+//!     loads an already running relay (VSS or rtpengine) through its ng port
+//! cargo run --release -p media --example rtp_load -- relay --ng 127.0.0.1:22299 [--workers N]
+//!     runs only the relay
+//! ```
+#![allow(missing_docs)]
+
+use std::net::SocketAddr;
+use std::process::{Command, ExitCode};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use media::loadgen::{LoadConfig, run};
+use media::ng::NgClient;
+use media::ng::bencode::{Value, dict};
+use media::{MediaConfig, MediaEngine};
+
+fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+}
+
+fn relay(args: &[String]) -> Result<(), String> {
+    let ng: SocketAddr =
+        arg(args, "--ng").unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 22299)));
+    let cfg = MediaConfig {
+        rtp_ports: 30000..=39999,
+        bind_ip: "127.0.0.1".parse().map_err(|e| format!("{e}"))?,
+        ng_listen: Some(ng),
+        workers: arg(args, "--workers").unwrap_or(0),
+        recordings_dir: std::env::temp_dir().join("vss-rtp-load-recordings"),
+        ..MediaConfig::default()
+    };
+    let (engine, mut events) = MediaEngine::start(cfg).map_err(|e| e.to_string())?;
+    let _server = media::ng::NgServer::spawn(Arc::new(engine), ng).map_err(|e| e.to_string())?;
+    eprintln!("relay: ng on {ng}");
+    // Events are not needed here; drain them so nothing accumulates.
+    loop {
+        while events.try_recv().is_ok() {}
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn wait_for_ping(ng: SocketAddr) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(mut c) = NgClient::new(ng)
+            && let Ok(r) = c.call(&dict([("command", Value::str("ping"))]))
+            && r.get("result").and_then(Value::as_str) == Some("pong")
+        {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("relay") {
+        if let Err(e) = relay(&args) {
+            eprintln!("relay: {e}");
+        }
+        return ExitCode::FAILURE;
+    }
+    let calls = arg(&args, "--calls").unwrap_or(100);
+    let seconds: f64 = arg(&args, "--seconds").unwrap_or(10.0);
+    let mut child = None;
+    let ng: SocketAddr = match arg(&args, "--ng") {
+        Some(ng) => ng,
+        None => {
+            let ng = SocketAddr::from(([127, 0, 0, 1], 22299));
+            let exe = match std::env::current_exe() {
+                Ok(e) => e,
+                Err(e) => {
+                    eprintln!("cannot find myself: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let mut cmd = Command::new(exe);
+            cmd.args(["relay", "--ng", &ng.to_string()]);
+            if let Some(w) = arg::<usize>(&args, "--workers") {
+                cmd.args(["--workers", &w.to_string()]);
+            }
+            match cmd.spawn() {
+                Ok(c) => child = Some(c),
+                Err(e) => {
+                    eprintln!("cannot start the relay: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            ng
+        }
+    };
+    if !wait_for_ping(ng) {
+        eprintln!("no ng answer from {ng}");
+        if let Some(mut c) = child {
+            let _ = c.kill();
+        }
+        return ExitCode::FAILURE;
+    }
+    let cfg = LoadConfig {
+        ng,
+        calls,
+        duration: Duration::from_secs_f64(seconds),
+        relay_pid: arg(&args, "--pid").or(child.as_ref().map(|c| c.id())),
+        local_ip: "127.0.0.1"
+            .parse()
+            .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
+    };
+    let result = run(&cfg);
+    if let Some(mut c) = child {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    match result {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("load failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
