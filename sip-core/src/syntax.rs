@@ -101,6 +101,91 @@ pub(crate) fn find(needle: u8, hay: &[u8]) -> Option<usize> {
     }
 }
 
+/// One line of a message, as found by [`scan_line`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Line {
+    /// The index just past the line's text (its CRLF or LF excluded).
+    pub(crate) end: usize,
+    /// The index where the next line starts.
+    pub(crate) next: usize,
+    /// Whether the line ended with LF (false: it runs to the end of the buffer).
+    pub(crate) complete: bool,
+    /// Whether the text holds a CR that does not end the line, or a NUL: octets a
+    /// header value may carry only inside a quoted-pair.
+    pub(crate) controls: bool,
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The index of the first octet below 0x20 at or after `i`, or `s.len()`. Header lines
+/// hold almost none, so sixteen octets are tested at once, in two words:
+/// `(w - 0x20..) & !w & 0x80..` flags octets below 0x20, and the lowest flag is always
+/// exact (a borrow only propagates upwards, past a true flag).
+#[inline]
+fn next_control(s: &[u8], mut i: usize) -> usize {
+    let below_space = |w: u64| w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+    while let Some(chunk) = s.get(i..).and_then(<[u8]>::first_chunk::<16>) {
+        let (a, b) = chunk.split_at(8);
+        let a = below_space(u64::from_le_bytes(a.try_into().unwrap_or_default()));
+        let b = below_space(u64::from_le_bytes(b.try_into().unwrap_or_default()));
+        if a | b != 0 {
+            let bit = if a != 0 {
+                a.trailing_zeros()
+            } else {
+                64 + b.trailing_zeros()
+            };
+            return i + (bit / 8) as usize;
+        }
+        i += 16;
+    }
+    while i < s.len() && s[i] >= 0x20 {
+        i += 1;
+    }
+    i
+}
+
+/// The line starting at `pos`: it ends at LF, and a CR just before the LF belongs to
+/// the line end (RFC 3261 §7 uses CRLF; a bare LF is tolerated, as RFC 3261 §7.5 hints
+/// and most stacks do). One pass finds the end and notes stray CR and NUL octets.
+#[inline]
+pub(crate) fn scan_line(s: &[u8], pos: usize) -> Line {
+    let mut i = pos;
+    let mut controls = false;
+    loop {
+        i = next_control(s, i);
+        match s.get(i) {
+            None => {
+                return Line {
+                    end: s.len(),
+                    next: s.len(),
+                    complete: false,
+                    controls,
+                };
+            }
+            Some(b'\n') => {
+                return Line {
+                    end: i,
+                    next: i + 1,
+                    complete: true,
+                    controls,
+                };
+            }
+            Some(b'\r') if s.get(i + 1) == Some(&b'\n') => {
+                return Line {
+                    end: i,
+                    next: i + 2,
+                    complete: true,
+                    controls,
+                };
+            }
+            Some(b'\r' | 0) => controls = true,
+            Some(_) => {}
+        }
+        i += 1;
+    }
+}
+
 /// Whether `b` is SP or HTAB.
 #[inline(always)]
 pub(crate) fn is_wsp(b: u8) -> bool {
@@ -321,6 +406,41 @@ mod tests {
         assert!(escapes_valid(b"a%20b"));
         assert!(!escapes_valid(b"a%2"));
         assert!(!escapes_valid(b"a%zz"));
+    }
+
+    #[test]
+    fn lines() {
+        let line = |s: &[u8], pos| {
+            let l = scan_line(s, pos);
+            (l.end, l.next, l.complete, l.controls)
+        };
+        assert_eq!(line(b"ab\r\ncd", 0), (2, 4, true, false));
+        assert_eq!(line(b"ab\r\ncd", 4), (6, 6, false, false));
+        assert_eq!(line(b"ab\ncd", 0), (2, 3, true, false));
+        assert_eq!(line(b"\r\n", 0), (0, 2, true, false));
+        assert_eq!(line(b"", 0), (0, 0, false, false));
+        // Stray CR and NUL anywhere, before or after an 8-octet boundary.
+        for at in 0..20 {
+            for bad in [b'\r', 0] {
+                let mut text = vec![b'x'; 20];
+                text[at] = bad;
+                text.extend_from_slice(b"\r\nnext");
+                assert_eq!(line(&text, 0), (20, 22, true, true), "{bad} at {at}");
+            }
+            // Tabs and other controls are neither line ends nor flagged.
+            let mut text = vec![b'y'; 20];
+            text[at] = b'\t';
+            text.extend_from_slice(b"\n");
+            assert_eq!(line(&text, 0), (20, 21, true, false));
+        }
+        assert_eq!(line(b"abc\r\r\n", 0), (4, 6, true, true));
+        assert_eq!(line(b"abc\r", 0), (4, 4, false, true));
+        // Octets above 0x7F (UTF-8) are ordinary text.
+        assert!(line("h\u{e9}llo w\u{f6}rld \u{1f600}\r\n".as_bytes(), 0).2);
+        assert_eq!(
+            line("\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\r\n".as_bytes(), 0),
+            (10, 12, true, false)
+        );
     }
 
     #[test]

@@ -20,29 +20,19 @@ macro_rules! header_names {
             Other(Bytes),
         }
 
+        /// The known names, in declaration order: lower-case long form and compact letter
+        /// (0 when there is none).
+        const KNOWN: &[(&[u8], u8)] = &[$(($lower, $compact),)*];
+
+        /// The variant of each entry of `KNOWN`.
+        static VARIANTS: [HeaderName; KNOWN.len()] = [$(HeaderName::$variant,)*];
+
         impl HeaderName {
             /// Classify a header name as received (long or compact form, any case).
             pub fn from_bytes(name: &[u8]) -> HeaderName {
-                if name.len() == 1 {
-                    let c = name[0].to_ascii_lowercase();
-                    $(
-                        if $compact != 0 && c == $compact {
-                            return HeaderName::$variant;
-                        }
-                    )*
-                    return HeaderName::Other(Bytes::copy_from_slice(name));
-                }
-                let mut buf = [0u8; 32];
-                if name.len() > buf.len() {
-                    return HeaderName::Other(Bytes::copy_from_slice(name));
-                }
-                let lower = &mut buf[..name.len()];
-                for (d, s) in lower.iter_mut().zip(name) {
-                    *d = s.to_ascii_lowercase();
-                }
-                match &*lower {
-                    $($lower => HeaderName::$variant,)*
-                    _ => HeaderName::Other(Bytes::copy_from_slice(name)),
+                match lookup(name) {
+                    Some(i) => VARIANTS[i].clone(),
+                    None => HeaderName::Other(Bytes::copy_from_slice(name)),
                 }
             }
 
@@ -129,6 +119,132 @@ header_names! {
     Via => "Via", b"via", b'v';
     Warning => "Warning", b"warning", 0;
     WwwAuthenticate => "WWW-Authenticate", b"www-authenticate", 0;
+}
+
+/// Slots of the open-addressing table of long names: a power of two, about twice the
+/// number of names, so that probe sequences stay short and always reach an empty slot.
+const SLOTS: usize = 128;
+
+/// Where the probe sequence of a long name starts. Length, first and last octet (folded
+/// to lower case) spread the known names with few collisions.
+const fn slot(len: usize, first: u8, last: u8) -> usize {
+    (len * 24 + (first | 0x20) as usize + (last | 0x20) as usize) % SLOTS
+}
+
+/// Long names: an index into `KNOWN` plus one, 0 for an empty slot.
+static LONG: [u8; SLOTS] = build_long();
+
+/// Compact forms, both cases: an index into `KNOWN` plus one, 0 for none.
+static COMPACT: [u8; 256] = build_compact();
+
+const fn build_long() -> [u8; SLOTS] {
+    assert!(KNOWN.len() < SLOTS / 2 && KNOWN.len() < 255);
+    let mut table = [0u8; SLOTS];
+    let mut i = 0;
+    while i < KNOWN.len() {
+        let name = KNOWN[i].0;
+        // `eq_folded` relies on this: letters and `-` only, lower case.
+        let mut k = 0;
+        while k < name.len() {
+            assert!(name[k].is_ascii_lowercase() || name[k] == b'-');
+            k += 1;
+        }
+        assert!(name.len() > 1);
+        let mut h = slot(name.len(), name[0], name[name.len() - 1]);
+        while table[h] != 0 {
+            h = (h + 1) % SLOTS;
+        }
+        table[h] = (i + 1) as u8;
+        i += 1;
+    }
+    table
+}
+
+const fn build_compact() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < KNOWN.len() {
+        let c = KNOWN[i].1;
+        if c != 0 {
+            assert!(c.is_ascii_lowercase());
+            table[c as usize] = (i + 1) as u8;
+            table[c.to_ascii_uppercase() as usize] = (i + 1) as u8;
+        }
+        i += 1;
+    }
+    table
+}
+
+/// The index in `KNOWN` of a name received in any case, long or compact.
+#[inline]
+fn lookup(name: &[u8]) -> Option<usize> {
+    match name {
+        [] => None,
+        [c] => (COMPACT[usize::from(*c)] as usize).checked_sub(1),
+        [first, .., last] => {
+            let mut h = slot(name.len(), *first, *last);
+            loop {
+                let i = (LONG[h] as usize).checked_sub(1)?;
+                let known = KNOWN[i].0;
+                if known.len() == name.len() && eq_folded(name, known) {
+                    return Some(i);
+                }
+                h = (h + 1) % SLOTS;
+            }
+        }
+    }
+}
+
+/// Whether `name` is `lower` (letters and `-`, lower case, same length) in any case.
+/// Only letters get the 0x20 case bit, so no other octet can pass for `-` (0x0D | 0x20
+/// would). Names of eight octets and more are compared a word at a time, the last word
+/// overlapping the one before it; shorter ones in two overlapping halves.
+#[inline]
+fn eq_folded(name: &[u8], lower: &[u8]) -> bool {
+    let n = lower.len();
+    if name.len() != n {
+        return false;
+    }
+    if n >= 8 {
+        let mut at = 0;
+        while at + 8 < n {
+            if !eq_folded_word(word(name, at), word(lower, at)) {
+                return false;
+            }
+            at += 8;
+        }
+        return eq_folded_word(word(name, n - 8), word(lower, n - 8));
+    }
+    if n >= 4 {
+        return eq_folded_word(half(name, 0), half(lower, 0))
+            && eq_folded_word(half(name, n - 4), half(lower, n - 4));
+    }
+    name.iter()
+        .zip(lower)
+        .all(|(&x, &y)| eq_folded_word(u64::from(x), u64::from(y)))
+}
+
+/// Octets `at..at + 8` of `s` as a little-endian word (0 past the end, never reached).
+#[inline(always)]
+fn word(s: &[u8], at: usize) -> u64 {
+    s.get(at..)
+        .and_then(<[u8]>::first_chunk::<8>)
+        .map_or(0, |c| u64::from_le_bytes(*c))
+}
+
+/// Octets `at..at + 4` of `s` as a little-endian word (0 past the end, never reached).
+#[inline(always)]
+fn half(s: &[u8], at: usize) -> u64 {
+    s.get(at..)
+        .and_then(<[u8]>::first_chunk::<4>)
+        .map_or(0, |c| u64::from(u32::from_le_bytes(*c)))
+}
+
+/// Whether the octets of `x` equal those of `lower` once letters are folded to lower
+/// case: bit 6 marks a letter in `lower`, and shifted down it is that octet's case bit.
+#[inline(always)]
+fn eq_folded_word(x: u64, lower: u64) -> bool {
+    x | ((lower >> 1) & 0x2020_2020_2020_2020) == lower
 }
 
 impl HeaderName {
@@ -242,5 +358,58 @@ mod tests {
         assert_ne!(HeaderName::from_bytes(b"C%6Fntact"), HeaderName::Contact);
         assert_eq!(HeaderName::from_bytes(b"X-Foo").as_str(), "X-Foo");
         assert_eq!(HeaderName::CallId.as_str(), "Call-ID");
+    }
+
+    #[test]
+    fn every_known_name_in_every_form() {
+        for (i, (lower, compact)) in KNOWN.iter().enumerate() {
+            let canon = VARIANTS[i].as_str();
+            assert_eq!(canon.as_bytes().to_ascii_lowercase(), *lower);
+            for form in [
+                canon.to_owned(),
+                canon.to_ascii_uppercase(),
+                String::from_utf8_lossy(lower).into_owned(),
+            ] {
+                let name = HeaderName::from_bytes(form.as_bytes());
+                assert!(!matches!(name, HeaderName::Other(_)), "{form}");
+                assert_eq!(name.as_str(), canon);
+            }
+            if *compact != 0 {
+                assert_eq!(HeaderName::from_bytes(&[*compact]).as_str(), canon);
+                assert_eq!(
+                    HeaderName::from_bytes(&[compact.to_ascii_uppercase()]).as_str(),
+                    canon
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn near_misses_are_extensions() {
+        for other in [
+            &b"Call\rID"[..],
+            b"Content\rLength",
+            b"Via ",
+            b"Vias",
+            b"Vi",
+            b"Contact-",
+            b"Content-Lengtx",
+            b"Content_Length",
+            b"Z",
+            b"q",
+            b"",
+            b"Authentication-Infos",
+            b"Max-Forwards-And-Then-Some-More-Text",
+        ] {
+            assert!(
+                matches!(HeaderName::from_bytes(other), HeaderName::Other(_)),
+                "{}",
+                String::from_utf8_lossy(other)
+            );
+        }
+        assert_eq!(
+            HeaderName::from_bytes(b"Content_Length").as_str(),
+            "Content_Length"
+        );
     }
 }

@@ -35,50 +35,42 @@ pub(crate) fn parse(buf: Bytes, framing: Framing) -> Result<Message> {
         .iter()
         .position(|&b| b != b'\r' && b != b'\n')
         .ok_or(Error::Empty)?;
-    let (line, next) = line_at(s, pos).ok_or(Error::StartLine("no line end"))?;
-    let start = parse_start_line(&buf, pos, line)?;
-    pos = next;
+    let line = syntax::scan_line(s, pos);
+    if !line.complete {
+        return Err(Error::StartLine("no line end"));
+    }
+    let start = parse_start_line(&buf, pos, line.end - pos)?;
+    pos = line.next;
 
     let mut headers = Headers::with_capacity(16);
     let mut body_start = s.len();
     let mut terminated = false;
     while pos < s.len() {
-        let Some((line, mut next)) = line_at(s, pos) else {
+        let line = syntax::scan_line(s, pos);
+        if !line.complete {
             // The last header line of a datagram may lack its CRLF.
             if framing == Framing::Stream {
                 return Err(Error::Unterminated);
             }
-            let end = s.len();
-            let (name, value) = header_line(&buf, pos, end, None)?;
+            let (name, value) = header_line(&buf, pos, line.end, line.controls)?;
             headers.push(name, value);
             break;
-        };
-        if line == 0 {
-            body_start = next;
+        }
+        if line.end == pos {
+            body_start = line.next;
             terminated = true;
             break;
         }
-        let mut end = pos + line;
-        // Line folding (RFC 3261 §7.3.1): a line starting with white space continues
-        // the previous one.
-        let mut folded = None::<Vec<u8>>;
-        while next < s.len() && syntax::is_wsp(s[next]) {
-            let Some((cont, after)) = line_at(s, next) else {
-                // A continuation running to the end of a datagram.
-                let part = &s[next..];
-                let v = folded.get_or_insert_with(|| s[pos..end].to_vec());
-                v.push(b' ');
-                v.extend_from_slice(syntax::trim(part));
-                next = s.len();
-                break;
-            };
-            let v = folded.get_or_insert_with(|| s[pos..end].to_vec());
-            v.push(b' ');
-            v.extend_from_slice(syntax::trim(&s[next..next + cont]));
-            end = next + cont;
-            next = after;
+        let next = line.next;
+        if next < s.len() && syntax::is_wsp(s[next]) {
+            // Line folding (RFC 3261 §7.3.1): a line starting with white space continues
+            // the previous one.
+            let (name, value, after) = folded_header_line(s, pos, line.end, next)?;
+            headers.push(name, value);
+            pos = after;
+            continue;
         }
-        let (name, value) = header_line(&buf, pos, end, folded)?;
+        let (name, value) = header_line(&buf, pos, line.end, line.controls)?;
         headers.push(name, value);
         pos = next;
     }
@@ -127,18 +119,6 @@ pub(crate) fn parse(buf: Bytes, framing: Framing) -> Result<Message> {
     };
     validate(&message)?;
     Ok(message)
-}
-
-/// The length of the line at `pos` (without CRLF or LF) and the index after its end.
-#[inline]
-fn line_at(s: &[u8], pos: usize) -> Option<(usize, usize)> {
-    let nl = syntax::find(b'\n', &s[pos..])?;
-    let len = if nl > 0 && s[pos + nl - 1] == b'\r' {
-        nl - 1
-    } else {
-        nl
-    };
-    Some((len, pos + nl + 1))
 }
 
 fn parse_start_line(buf: &Bytes, pos: usize, len: usize) -> Result<StartLine> {
@@ -212,15 +192,9 @@ fn check_version(v: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// One header line `name SWS ":" value` spanning `buf[pos..end]`; `folded` holds the
-/// unfolded text when the line was continued.
-fn header_line(
-    buf: &Bytes,
-    pos: usize,
-    end: usize,
-    folded: Option<Vec<u8>>,
-) -> Result<(HeaderName, Bytes)> {
-    let text: &[u8] = folded.as_deref().unwrap_or(&buf[pos..end]);
+/// `name SWS ":"` at the start of `text`: the name and the index after the colon.
+#[inline]
+fn header_name(text: &[u8]) -> Result<(HeaderName, usize)> {
     let name_len = syntax::TOKEN.span(text);
     if name_len == 0 {
         return Err(Error::HeaderLine);
@@ -229,19 +203,51 @@ fn header_line(
     if text.get(colon) != Some(&b':') {
         return Err(Error::HeaderLine);
     }
-    let name = HeaderName::from_bytes(&text[..name_len]);
-    let v = syntax::trim(&text[colon + 1..]);
-    let value = match &folded {
-        _ if v.is_empty() => Bytes::new(),
-        None => buf.slice_ref(v),
-        Some(_) => Bytes::copy_from_slice(v),
-    };
-    // A bare CR, or a NUL outside a quoted-pair, cannot be in a header value (lines were
-    // split on LF, so no LF remains).
-    if memchr::memchr2(b'\r', 0, &value).is_some() && !quoted_controls_only(&value) {
+    Ok((HeaderName::from_bytes(&text[..name_len]), colon + 1))
+}
+
+/// One header line `name SWS ":" value` spanning `buf[pos..end]`. `controls` says that
+/// the line holds a stray CR or a NUL (see [`syntax::scan_line`]).
+#[inline]
+fn header_line(buf: &Bytes, pos: usize, end: usize, controls: bool) -> Result<(HeaderName, Bytes)> {
+    let (name, after) = header_name(&buf[pos..end])?;
+    let start = syntax::skip_ws(buf, pos + after).min(end);
+    let mut stop = end;
+    while stop > start && syntax::is_wsp(buf[stop - 1]) {
+        stop -= 1;
+    }
+    let value = buf.slice(start..stop);
+    // A bare CR, or a NUL outside a quoted-pair, cannot be in a header value (lines end
+    // at LF, so no LF remains).
+    if controls && !quoted_controls_only(&value) {
         return Err(Error::HeaderLine);
     }
     Ok((name, value))
+}
+
+/// A header line continued on the lines after it (RFC 3261 §7.3.1): each continuation
+/// becomes one SP followed by its trimmed text. `buf[pos..end]` is the first line and
+/// `next` the start of the first continuation; returns the header and where the next
+/// line starts.
+fn folded_header_line(
+    s: &[u8],
+    pos: usize,
+    end: usize,
+    mut next: usize,
+) -> Result<(HeaderName, Bytes, usize)> {
+    let mut text = s[pos..end].to_vec();
+    while next < s.len() && syntax::is_wsp(s[next]) {
+        let cont = syntax::scan_line(s, next);
+        text.push(b' ');
+        text.extend_from_slice(syntax::trim(&s[next..cont.end]));
+        next = cont.next;
+    }
+    let (name, after) = header_name(&text)?;
+    let value = syntax::trim(&text[after..]);
+    if memchr::memchr2(b'\r', 0, value).is_some() && !quoted_controls_only(value) {
+        return Err(Error::HeaderLine);
+    }
+    Ok((name, Bytes::copy_from_slice(value), next))
 }
 
 /// RFC 4475 §3.1.1.2 puts NUL inside a quoted-pair of a display name; that is legal.
