@@ -23,6 +23,8 @@ pub mod reply;
 pub mod sdp;
 pub mod status;
 mod syntax;
+/// Transactions (RFC 3261 §17, RFC 6026): client and server state machines, sans-IO.
+pub mod transaction;
 pub mod uri;
 
 pub use error::{Error, Result};
