@@ -35,6 +35,7 @@ fn relay(args: &[String]) -> Result<(), String> {
         bind_ip: "127.0.0.1".parse().map_err(|e| format!("{e}"))?,
         ng_listen: Some(ng),
         workers: arg(args, "--workers").unwrap_or(0),
+        coalesce: std::time::Duration::from_micros(arg(args, "--coalesce-us").unwrap_or(500)),
         recordings_dir: std::env::temp_dir().join("vss-rtp-load-recordings"),
         ..MediaConfig::default()
     };
@@ -86,8 +87,10 @@ fn main() -> ExitCode {
             };
             let mut cmd = Command::new(exe);
             cmd.args(["relay", "--ng", &ng.to_string()]);
-            if let Some(w) = arg::<usize>(&args, "--workers") {
-                cmd.args(["--workers", &w.to_string()]);
+            for flag in ["--workers", "--coalesce-us"] {
+                if let Some(w) = arg::<u64>(&args, flag) {
+                    cmd.args([flag, &w.to_string()]);
+                }
             }
             match cmd.spawn() {
                 Ok(c) => child = Some(c),

@@ -31,6 +31,10 @@ pub struct MediaConfig {
     pub hold_timeout: Duration,
     /// Relay worker threads; `0` means one per CPU.
     pub workers: usize,
+    /// After a wake-up with work, a relay worker pauses this long before waiting again,
+    /// so that one wake-up serves many sockets (fewer context switches under load).
+    /// Adds at most this much latency; zero disables it.
+    pub coalesce: Duration,
 }
 
 impl Default for MediaConfig {
@@ -46,6 +50,7 @@ impl Default for MediaConfig {
             media_timeout: Duration::from_secs(60),
             hold_timeout: Duration::from_secs(3600),
             workers: 0,
+            coalesce: Duration::from_micros(500),
         }
     }
 }

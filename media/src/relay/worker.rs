@@ -72,6 +72,7 @@ impl WorkerHandle {
     /// Starts a worker thread.
     pub(crate) fn spawn(
         index: usize,
+        coalesce: Duration,
         events: tokio::sync::mpsc::Sender<MediaEvent>,
     ) -> io::Result<Self> {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -84,6 +85,7 @@ impl WorkerHandle {
             .name(format!("media-relay-{index}"))
             .spawn(move || {
                 let mut w = Worker {
+                    coalesce,
                     epoll,
                     wake_rx,
                     commands: rx,
@@ -144,6 +146,8 @@ struct WorkerSession {
 }
 
 struct Worker {
+    /// Pause after a busy wake-up so the next `epoll_wait` finds many sockets ready.
+    coalesce: Duration,
     epoll: Epoll,
     wake_rx: UnixStream,
     commands: Receiver<Command>,
@@ -185,6 +189,12 @@ impl Worker {
                 } else {
                     self.forward(now, token as usize, &mut batch);
                 }
+            }
+            // Interrupt coalescing: under load, one wake-up per packet costs more than the
+            // forwarding itself (context switches, wake-up locks). Waiting a little lets one
+            // epoll_wait return many ready sockets; media gains at most `coalesce` latency.
+            if n > 0 && !self.coalesce.is_zero() && n < events.len() / 2 {
+                std::thread::sleep(self.coalesce);
             }
             if now >= next_tick {
                 next_tick = now + TICK;
