@@ -25,6 +25,7 @@ mod client;
 mod config;
 mod error;
 mod event;
+mod incoming;
 mod index;
 mod layer;
 mod matching;
