@@ -12,6 +12,8 @@
 
 /// Digest authentication (RFC 7616, RFC 8760): challenges, credentials, server and client.
 pub mod auth;
+/// Dialogs (RFC 3261 §12): creation, in-dialog requests, CSeq order, target refresh, 481.
+pub mod dialog;
 pub mod error;
 pub mod framing;
 pub mod header;
