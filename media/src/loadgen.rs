@@ -46,6 +46,8 @@ pub struct LoadConfig {
     pub relay_pid: Option<u32>,
     /// Local address the two simulated ends use (and write into their SDP).
     pub local_ip: IpAddr,
+    /// Ask the relay to record every call (ng `record call: yes`).
+    pub record: bool,
 }
 
 /// Why a load run failed.
@@ -84,6 +86,12 @@ pub struct LoadReport {
     pub relay_pid: Option<u32>,
     /// CPU seconds (user + system) the relay used while media flowed.
     pub relay_cpu_seconds: Option<f64>,
+    /// Recordings the relay reported when the calls were deleted.
+    pub recordings: u64,
+    /// Gaps those recordings reported (late, undecodable or dropped packets).
+    pub recording_gaps: u64,
+    /// Frames those recordings hold in total.
+    pub recording_frames: u64,
 }
 
 impl LoadReport {
@@ -143,7 +151,18 @@ impl fmt::Display for LoadReport {
                 )
             }
             _ => writeln!(f, "relay cpu        unknown (no pid)"),
+        }?;
+        if self.recordings > 0 {
+            writeln!(
+                f,
+                "recordings       {}  gaps {}  frames {} ({:.1} s per call)",
+                self.recordings,
+                self.recording_gaps,
+                self.recording_frames,
+                self.recording_frames as f64 / 8000.0 / self.recordings as f64
+            )?;
         }
+        Ok(())
     }
 }
 
@@ -234,6 +253,10 @@ pub fn run(cfg: &LoadConfig) -> Result<LoadReport, LoadError> {
                 ("call-id", Value::str(&call_id)),
                 ("from-tag", Value::str(&format!("a{i}"))),
                 ("sdp", Value::str(&sdp(cfg.local_ip, ports[0]))),
+                (
+                    "record call",
+                    Value::str(if cfg.record { "yes" } else { "no" }),
+                ),
             ]))?;
             let to_b = relay_of(&offer)?;
             let answer = ng.call(&dict([
@@ -251,13 +274,26 @@ pub fn run(cfg: &LoadConfig) -> Result<LoadReport, LoadError> {
         Ok(())
     };
     let setup_result = setup();
-    let report = setup_result.and_then(|()| blast(cfg, &sides, &calls));
+    let mut report = setup_result.and_then(|()| blast(cfg, &sides, &calls));
     for i in 0..calls.len() {
-        let _ = ng.call(&dict([
+        let reply = ng.call(&dict([
             ("command", Value::str("delete")),
             ("call-id", Value::str(&format!("vss-load-{run_id}-{i}"))),
             ("from-tag", Value::str(&format!("a{i}"))),
         ]));
+        // VSS reports each finished recording in the delete reply.
+        if let (Ok(r), Ok(rep)) = (&reply, report.as_mut())
+            && let Some(rec) = r.get("recording")
+        {
+            rep.recordings += 1;
+            rep.recording_gaps +=
+                rec.get("gaps").and_then(Value::as_int).unwrap_or(0).max(0) as u64;
+            rep.recording_frames += rec
+                .get("frames")
+                .and_then(Value::as_int)
+                .unwrap_or(0)
+                .max(0) as u64;
+        }
     }
     report
 }
@@ -369,6 +405,7 @@ fn blast(
         latency_max_us: max,
         relay_pid: pid,
         relay_cpu_seconds: cpu_before.zip(cpu_after).map(|(a, b)| b - a),
+        ..LoadReport::default()
     })
 }
 
@@ -510,6 +547,7 @@ mod tests {
             duration: Duration::from_millis(400),
             relay_pid: Some(std::process::id()),
             local_ip: "127.0.0.1".parse().unwrap(),
+            record: true,
         })
         .unwrap();
         assert_eq!(report.calls, 5);
@@ -521,5 +559,7 @@ mod tests {
             "calls torn down"
         );
         assert!(report.to_string().contains("lost             0"));
+        assert_eq!((report.recordings, report.recording_gaps), (5, 0));
+        assert!(report.recording_frames >= 5 * 3200, "{report}");
     }
 }

@@ -6,4 +6,5 @@ pub mod session;
 pub(crate) mod sys;
 #[cfg(test)]
 mod tests;
+mod uring;
 pub(crate) mod worker;

@@ -264,7 +264,7 @@ impl Batch {
 }
 
 /// Converts a kernel socket address to `SocketAddr`.
-fn from_storage(s: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
+pub(crate) fn from_storage(s: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
     match i32::from(s.ss_family) {
         libc::AF_INET if len as usize >= std::mem::size_of::<libc::sockaddr_in>() => {
             // SAFETY: the family says the storage holds a sockaddr_in, and storage is large
@@ -290,7 +290,7 @@ fn from_storage(s: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<Sock
 }
 
 /// Writes `addr` into kernel form; returns its length.
-fn to_storage(addr: SocketAddr, s: &mut libc::sockaddr_storage) -> libc::socklen_t {
+pub(crate) fn to_storage(addr: SocketAddr, s: &mut libc::sockaddr_storage) -> libc::socklen_t {
     match addr {
         SocketAddr::V4(a) => {
             // SAFETY: storage is large and aligned enough for sockaddr_in.

@@ -73,6 +73,7 @@ impl WorkerHandle {
     pub(crate) fn spawn(
         index: usize,
         coalesce: Duration,
+        uring: bool,
         events: tokio::sync::mpsc::Sender<MediaEvent>,
     ) -> io::Result<Self> {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -86,6 +87,10 @@ impl WorkerHandle {
             .spawn(move || {
                 let mut w = Worker {
                     coalesce,
+                    uring,
+                    new_tokens: Vec::new(),
+                    retired: Vec::new(),
+                    pending_removals: Vec::new(),
                     epoll,
                     wake_rx,
                     commands: rx,
@@ -129,39 +134,63 @@ impl Drop for WorkerHandle {
     }
 }
 
-struct SocketEntry {
-    socket: UdpSocket,
-    slot: usize,
-    stream: usize,
-    leg: Leg,
-    channel: Channel,
+pub(super) struct SocketEntry {
+    pub(super) socket: UdpSocket,
+    pub(super) slot: usize,
+    pub(super) stream: usize,
+    pub(super) leg: Leg,
+    pub(super) channel: Channel,
 }
 
-struct WorkerSession {
+pub(super) struct WorkerSession {
     key: u64,
-    relay: Box<RelaySession>,
+    pub(super) relay: Box<RelaySession>,
     /// fds[stream][leg][channel]
-    fds: Vec<[[Option<RawFd>; 2]; 2]>,
+    pub(super) fds: Vec<[[Option<RawFd>; 2]; 2]>,
     tokens: Vec<usize>,
 }
 
-struct Worker {
+/// A removal waiting for its sockets to close: their tokens, the reply, the statistics.
+pub(super) type PendingRemoval = (Vec<usize>, SyncSender<Vec<StreamStats>>, Vec<StreamStats>);
+
+pub(super) struct Worker {
     /// Pause after a busy wake-up so the next `epoll_wait` finds many sockets ready.
-    coalesce: Duration,
-    epoll: Epoll,
-    wake_rx: UnixStream,
-    commands: Receiver<Command>,
-    events: tokio::sync::mpsc::Sender<MediaEvent>,
-    sockets: Vec<Option<SocketEntry>>,
-    free_tokens: Vec<usize>,
-    sessions: Vec<Option<WorkerSession>>,
-    free_slots: Vec<usize>,
-    keys: HashMap<u64, usize>,
-    dropped_events: u64,
+    pub(super) coalesce: Duration,
+    /// Whether the io_uring loop drives this worker (else epoll).
+    pub(super) uring: bool,
+    /// Sockets added since the io_uring loop last looked.
+    pub(super) new_tokens: Vec<usize>,
+    /// Sockets of removed sessions, to close once their operations are done.
+    pub(super) retired: Vec<(usize, UdpSocket)>,
+    /// Removals answered once all their sockets are closed (io_uring mode).
+    pub(super) pending_removals: Vec<PendingRemoval>,
+    pub(super) epoll: Epoll,
+    pub(super) wake_rx: UnixStream,
+    pub(super) commands: Receiver<Command>,
+    pub(super) events: tokio::sync::mpsc::Sender<MediaEvent>,
+    pub(super) sockets: Vec<Option<SocketEntry>>,
+    pub(super) free_tokens: Vec<usize>,
+    pub(super) sessions: Vec<Option<WorkerSession>>,
+    pub(super) free_slots: Vec<usize>,
+    pub(super) keys: HashMap<u64, usize>,
+    pub(super) dropped_events: u64,
 }
 
 impl Worker {
     fn run(&mut self) {
+        if self.uring {
+            match super::uring::Ring::new() {
+                Ok(ring) => return self.run_uring(ring),
+                Err(e) => {
+                    tracing::warn!(error = %e, "io_uring unavailable; relay worker uses epoll");
+                    self.uring = false;
+                }
+            }
+        }
+        self.run_epoll();
+    }
+
+    fn run_epoll(&mut self) {
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
         let mut batch = Batch::new();
         let mut next_tick = Instant::now() + TICK;
@@ -255,7 +284,7 @@ impl Worker {
         self.flush_events(slot);
     }
 
-    fn flush_events(&mut self, slot: usize) {
+    pub(super) fn flush_events(&mut self, slot: usize) {
         let Some(Some(sess)) = self.sessions.get_mut(slot) else {
             return;
         };
@@ -274,7 +303,7 @@ impl Worker {
     }
 
     /// Applies pending commands; false when the worker must stop.
-    fn drain_commands(&mut self, now: Instant) -> bool {
+    pub(super) fn drain_commands(&mut self, now: Instant) -> bool {
         let mut sink = [0u8; 256];
         while let Ok(n) = self.wake_rx.read(&mut sink) {
             if n == 0 {
@@ -325,7 +354,10 @@ impl Worker {
                 for (channel, socket) in [(Channel::Rtp, rtp), (Channel::Rtcp, rtcp)] {
                     let fd = socket.as_raw_fd();
                     let token = self.free_tokens.pop().unwrap_or(self.sockets.len());
-                    if let Err(e) = self.epoll.add(fd, token as u64) {
+                    if self.uring {
+                        // The io_uring loop arms a receive for it.
+                        self.new_tokens.push(token);
+                    } else if let Err(e) = self.epoll.add(fd, token as u64) {
                         tracing::error!(error = %e, "cannot watch media socket");
                         continue;
                     }
@@ -377,14 +409,17 @@ impl Worker {
             }
             Command::Remove { key, reply } => {
                 let stats = match self.keys.remove(&key) {
-                    Some(slot) => {
-                        let stats = self.remove_slot(slot, now);
-                        debug_assert!(self.sessions[slot].is_none());
-                        stats
-                    }
+                    Some(slot) => self.remove_slot(slot, now),
                     None => Vec::new(),
                 };
-                let _ = reply.try_send(stats);
+                if self.retired.is_empty() {
+                    let _ = reply.try_send(stats);
+                } else {
+                    // io_uring: the ports are free only once the kernel has released the
+                    // sockets, and the control side reuses them right after the reply.
+                    let tokens = self.retired.iter().map(|(t, _)| *t).collect();
+                    self.pending_removals.push((tokens, reply, stats));
+                }
             }
             Command::Shutdown => {}
         }
@@ -401,8 +436,14 @@ impl Worker {
         };
         for t in &sess.tokens {
             if let Some(entry) = self.sockets.get_mut(*t).and_then(Option::take) {
-                let _ = self.epoll.remove(entry.socket.as_raw_fd());
-                self.free_tokens.push(*t);
+                if self.uring {
+                    // An operation may be in flight on it: the io_uring loop cancels it and
+                    // closes the socket once the kernel has let go of its buffer.
+                    self.retired.push((*t, entry.socket));
+                } else {
+                    let _ = self.epoll.remove(entry.socket.as_raw_fd());
+                    self.free_tokens.push(*t);
+                }
             }
         }
         self.free_slots.push(slot);
