@@ -37,4 +37,4 @@ pub use error::{JournalError, StoreError, WriteError};
 pub use journal::{Journal, JournalOptions, JournalStats, Position};
 pub use query::{CdrFilter, CdrPage, MAX_PAGE_SIZE};
 pub use record::{CallRecord, Direction, Disposition, HangupSide, LegQuality, Recording};
-pub use writer::{CdrWriter, FlushOutcome, WriterConfig};
+pub use writer::{CdrWriter, FlushOutcome, ShipperStats, WriterConfig};

@@ -2,7 +2,7 @@
 //! that moves journaled CDRs into the database.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -68,8 +68,29 @@ pub struct FlushOutcome {
     pub pending: u64,
 }
 
+/// Counters of the shipper since start, for tests and status pages (the same figures go
+/// to the metrics recorder).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShipperStats {
+    /// Rows newly inserted.
+    pub inserted: u64,
+    /// Insert attempts that failed (each retry counts).
+    pub failed_attempts: u64,
+    /// Records set aside in `rejected.jsonl`.
+    pub rejected: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    inserted: AtomicU64,
+    failed_attempts: AtomicU64,
+    rejected: AtomicU64,
+}
+
 struct Inner {
     journal: Journal,
+    counters: Arc<Counters>,
     stop: watch::Sender<bool>,
     up: watch::Receiver<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
@@ -106,7 +127,9 @@ impl CdrWriter {
         let journal = Journal::open(journal_dir, config.journal.clone())?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let (up_tx, up_rx) = watch::channel(true);
+        let counters = Arc::new(Counters::default());
         let shipper = Shipper {
+            counters: counters.clone(),
             reader: journal.reader(),
             journal: journal.clone(),
             db,
@@ -118,6 +141,7 @@ impl CdrWriter {
         Ok(CdrWriter {
             inner: Arc::new(Inner {
                 journal,
+                counters,
                 stop: stop_tx,
                 up: up_rx,
                 task: Mutex::new(Some(task)),
@@ -151,6 +175,16 @@ impl CdrWriter {
     /// Whether the last attempt to reach the database succeeded.
     pub fn database_up(&self) -> bool {
         *self.inner.up.borrow()
+    }
+
+    /// Shipper counters since start.
+    pub fn shipper_stats(&self) -> ShipperStats {
+        let c = &self.inner.counters;
+        ShipperStats {
+            inserted: c.inserted.load(Ordering::Relaxed),
+            failed_attempts: c.failed_attempts.load(Ordering::Relaxed),
+            rejected: c.rejected.load(Ordering::Relaxed),
+        }
     }
 
     /// Journal counters.
@@ -203,6 +237,7 @@ struct Retry;
 
 struct Shipper {
     journal: Journal,
+    counters: Arc<Counters>,
     reader: JournalReader,
     db: Db,
     config: WriterConfig,
@@ -331,6 +366,7 @@ impl Shipper {
         match result {
             Ok(rows) => {
                 m::inserted(rows, started.elapsed());
+                self.counters.inserted.fetch_add(rows, Ordering::Relaxed);
                 if !*self.up.borrow() {
                     tracing::info!(target: "cdr", backend = self.db.backend_name(),
                         pending = self.journal.depth(),
@@ -341,6 +377,9 @@ impl Shipper {
             }
             Err(e) => {
                 m::insert_failed();
+                self.counters
+                    .failed_attempts
+                    .fetch_add(1, Ordering::Relaxed);
                 Err(e)
             }
         }
@@ -365,6 +404,7 @@ impl Shipper {
         match tokio::task::spawn_blocking(move || journal.quarantine(&payload, &reason)).await {
             Ok(Ok(())) => {
                 m::rejected();
+                self.counters.rejected.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
             Ok(Err(e)) => {

@@ -311,15 +311,14 @@ impl Journal {
         }
         std::fs::rename(&tmp, &dst).map_err(io(&dst))?;
         sync_dir(dir)?;
-        let (doomed, depth) = {
+        let doomed = {
             let mut s = self.shared.state();
             s.shipped = end;
             s.depth = s.depth.saturating_sub(records);
+            m::journal_depth(s.depth);
             let keep = s.segments.split_off(&end.segment);
-            let doomed = std::mem::replace(&mut s.segments, keep);
-            (doomed, s.depth)
+            std::mem::replace(&mut s.segments, keep)
         };
-        m::journal_depth(depth);
         self.shared.shipped.send_replace(end);
         for id in doomed {
             let path = segment_path(dir, id);
@@ -359,8 +358,8 @@ impl Journal {
     }
 
     /// Writes what is queued, stops the writer thread and waits for it. Appends after
-    /// this fail with [`JournalError::Closed`]; the lock is released when the last
-    /// handle is dropped.
+    /// this fail with [`JournalError::Closed`]. The directory lock is released when the
+    /// last handle (and reader) is dropped.
     pub async fn close(&self) {
         let (done, finished) = oneshot::channel();
         if self.tx.send(Command::Close { done }).await.is_ok() {

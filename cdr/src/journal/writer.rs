@@ -139,15 +139,15 @@ impl Writer {
         m::journal_sync(started.elapsed(), self.waiters.len());
         self.at.offset += self.buf.len() as u64;
         let n = self.waiters.len() as u64;
-        let depth = {
+        {
             let mut s = self.shared.state();
             s.durable = self.at;
             s.depth += n;
             s.appended += n;
             s.syncs += 1;
-            s.depth
-        };
-        m::journal_depth(depth);
+            // Under the lock, so the gauge never goes back to a stale value.
+            m::journal_depth(s.depth);
+        }
         self.shared.new_data.notify_one();
         for w in self.waiters.drain(..) {
             let _ = w.send(Ok(()));

@@ -9,8 +9,12 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use cdr::{CallRecord, Db, DbOptions, Direction, Disposition, HangupSide, LegQuality, Recording};
+use cdr::{
+    CallRecord, CdrWriter, Db, DbOptions, Direction, Disposition, HangupSide, LegQuality,
+    Recording, WriterConfig,
+};
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::Connection;
 use tokio::net::{TcpListener, TcpStream};
@@ -259,6 +263,49 @@ impl Drop for Relay {
 /// Pool settings that notice a dead database quickly.
 pub fn quick_pool() -> DbOptions {
     let mut o = DbOptions::default();
-    o.acquire_timeout = std::time::Duration::from_secs(2);
+    o.acquire_timeout = Duration::from_millis(500);
     o
+}
+
+/// Retries come quickly so outages are short in real time.
+pub fn fast() -> WriterConfig {
+    WriterConfig::default()
+        .with_retry(Duration::from_millis(10), Duration::from_millis(100))
+        .with_batch_size(7)
+}
+
+/// Polls `cond` until it holds; fails the test after a minute.
+pub async fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    for _ in 0..6_000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("gave up waiting for: {what}");
+}
+
+pub async fn write_all(w: &CdrWriter, records: &[CallRecord]) {
+    let tasks: Vec<_> = records
+        .iter()
+        .cloned()
+        .map(|r| {
+            let w = w.clone();
+            tokio::spawn(async move { w.write(&r).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+}
+
+pub async fn distinct_ids(db: &Db) -> usize {
+    let page = db
+        .list(&cdr::CdrFilter::default(), cdr::MAX_PAGE_SIZE, None)
+        .await
+        .unwrap();
+    let mut ids: Vec<_> = page.items.iter().map(|r| r.call_id).collect();
+    ids.sort();
+    ids.dedup();
+    ids.len()
 }
