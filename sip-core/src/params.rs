@@ -147,31 +147,6 @@ pub(crate) fn scan_header_params(s: &[u8]) -> Result<usize, &'static str> {
     }
 }
 
-/// Check a URI parameter list (`*( ";" pname [ "=" pvalue ] )`, RFC 3261 §19.1.1).
-pub(crate) fn check_uri_params(s: &[u8]) -> Result<(), &'static str> {
-    if s.is_empty() {
-        return Ok(());
-    }
-    if s[0] != b';' {
-        return Err("parameters must start with ';'");
-    }
-    for p in s[1..].split(|&b| b == b';') {
-        let (name, value) = match syntax::find(b'=', p) {
-            Some(eq) => (&p[..eq], Some(&p[eq + 1..])),
-            None => (p, None),
-        };
-        if !syntax::PARAMCHAR.all(name) || !syntax::escapes_valid(name) {
-            return Err("bad parameter name");
-        }
-        if let Some(v) = value
-            && (!syntax::PARAMCHAR.all(v) || !syntax::escapes_valid(v))
-        {
-            return Err("bad parameter value");
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,13 +175,5 @@ mod tests {
         assert!(scan_header_params(b";a=").is_err());
         assert!(scan_header_params(b";a=\"x").is_err());
         assert_eq!(scan_header_params(b";received=2001:db8::9:255"), Ok(25));
-    }
-
-    #[test]
-    fn uri_param_grammar() {
-        assert!(check_uri_params(b";lr;unknownwith=value;unknown-no-value").is_ok());
-        assert!(check_uri_params(b";%6C%72;n%61me=v%61lue%25%34%31").is_ok());
-        assert!(check_uri_params(b";;").is_err());
-        assert!(check_uri_params(b"; lr").is_err());
     }
 }

@@ -64,16 +64,6 @@ pub(crate) const USER: Class = Class::new(b"-_.!~*'()%&=+$,;?/", true);
 /// password = *( unreserved / escaped / "&" / "=" / "+" / "$" / "," )
 pub(crate) const PASSWORD: Class = Class::new(b"-_.!~*'()%&=+$,", true);
 
-/// paramchar = param-unreserved / unreserved / escaped; param-unreserved = "[" "]" "/" ":" "&" "+" "$"
-pub(crate) const PARAMCHAR: Class = Class::new(b"-_.!~*'()%[]/:&+$", true);
-
-/// hname / hvalue characters: hnv-unreserved = "[" "]" "/" "?" ":" "+" "$", plus unreserved and escaped.
-pub(crate) const HNV: Class = Class::new(b"-_.!~*'()%[]/?:+$", true);
-
-/// Characters of a host name or an IPv4 address. `_` is not in the RFC grammar but is common
-/// in real deployments (DNS SRV-style labels), so it is accepted.
-pub(crate) const HOSTNAME: Class = Class::new(b"-._", true);
-
 /// Characters inside the brackets of an IPv6 reference (hex digits, `:` and `.` for the
 /// embedded IPv4 form). RFC 5118 §4.9 asks to tolerate the three-colon form, so the exact
 /// address grammar is checked only when the address is used.
@@ -237,9 +227,15 @@ pub(crate) fn quoted_end(s: &[u8], i: usize) -> Option<usize> {
 /// Parse an unsigned decimal made only of digits (leading zeros allowed), refusing
 /// values above `max`.
 pub(crate) fn parse_u32(s: &[u8], max: u32) -> Option<u32> {
-    if s.is_empty() || s.len() > 10 {
+    if s.is_empty() {
+        return None;
+    }
+    if s.len() > 10 {
         // More than ten digits can only be in range with leading zeros.
-        let digits = s.iter().position(|&b| b != b'0').map(|p| &s[p..])?;
+        let Some(first) = s.iter().position(|&b| b != b'0') else {
+            return Some(0);
+        };
+        let digits = &s[first..];
         if digits.len() > 10 {
             return None;
         }
@@ -268,19 +264,6 @@ pub(crate) fn hex_val(b: u8) -> Option<u8> {
         b'A'..=b'F' => Some(b - b'A' + 10),
         _ => None,
     }
-}
-
-/// Whether every `%` in `s` starts a valid `%HEX HEX` escape.
-pub(crate) fn escapes_valid(s: &[u8]) -> bool {
-    let mut i = 0;
-    while let Some(p) = find(b'%', &s[i..]) {
-        let at = i + p;
-        match (s.get(at + 1), s.get(at + 2)) {
-            (Some(&a), Some(&b)) if hex_val(a).is_some() && hex_val(b).is_some() => i = at + 3,
-            _ => return false,
-        }
-    }
-    true
 }
 
 /// Decode `%HEX HEX` escapes (RFC 3261 §19.1.4: escaped and unescaped forms are
@@ -384,6 +367,8 @@ mod tests {
     fn numbers() {
         assert_eq!(parse_u32(b"0009", u32::MAX), Some(9));
         assert_eq!(parse_u32(b"00000000000000000070", 255), Some(70));
+        assert_eq!(parse_u32(b"0000000000000", 255), Some(0));
+        assert_eq!(parse_u32(b"0000000000000x", 255), None);
         assert_eq!(parse_u32(b"4294967296", u32::MAX), None);
         assert_eq!(parse_u32(b"4294967295", u32::MAX), Some(u32::MAX));
         assert_eq!(parse_u32(b"-1", 10), None);
@@ -403,9 +388,6 @@ mod tests {
         assert_eq!(&*unescape(b"cal%6Cer"), b"caller");
         assert_eq!(&*unescape(b"%00"), b"\0");
         assert_eq!(&*unescape(b"%Z%45"), b"%ZE");
-        assert!(escapes_valid(b"a%20b"));
-        assert!(!escapes_valid(b"a%2"));
-        assert!(!escapes_valid(b"a%zz"));
     }
 
     #[test]

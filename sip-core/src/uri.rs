@@ -1,35 +1,20 @@
 //! URIs: SIP and SIPS (RFC 3261 §19.1), tel (RFC 3966) and any other absolute URI, kept
 //! as received and read through byte ranges.
 
+#[cfg(test)]
+mod oracle_tests;
+mod scan;
+
 use crate::error::{Error, Result};
-use crate::params::{self, Params};
+use crate::params::Params;
 use crate::syntax;
 use bytes::Bytes;
 use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 
-/// A byte range inside a URI's text.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Span {
-    start: u32,
-    end: u32,
-}
-
-impl Span {
-    fn new(start: usize, end: usize) -> Span {
-        // URIs live inside messages of at most a few hundred KiB; u32 is ample.
-        Span {
-            start: start as u32,
-            end: end as u32,
-        }
-    }
-
-    fn get<'a>(&self, s: &'a [u8]) -> &'a [u8] {
-        s.get(self.start as usize..self.end as usize)
-            .unwrap_or_default()
-    }
-}
+use scan::Parts;
+pub(crate) use scan::{Context, scan_host};
 
 /// The scheme of a URI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -59,22 +44,21 @@ pub enum HostKind {
 /// count); the parts are read without copying.
 #[derive(Clone)]
 pub struct Uri {
+    /// The text holding the URI: the URI alone, or the header value or message it was
+    /// found in (so that no separate buffer handle is taken for it).
     raw: Bytes,
-    scheme: Scheme,
-    user: Option<Span>,
-    password: Option<Span>,
-    host: Span,
-    host_kind: HostKind,
-    port: Option<u16>,
-    params: Span,
-    headers: Option<Span>,
+    /// Where the URI starts in `raw`.
+    at: u32,
+    /// Its length and the ranges of its parts, relative to `at`.
+    parts: Parts,
 }
 
 impl Uri {
     /// Parse a URI that stands alone (a Request-URI, or the inside of `<...>`): a SIP or
     /// SIPS URI may carry parameters and headers.
     pub fn parse(raw: Bytes) -> Result<Uri> {
-        parse(raw, Context::Bracketed)
+        let len = raw.len();
+        Uri::parse_in(&raw, 0, len, Context::Whole).map_err(Error::Uri)
     }
 
     /// Parse a URI given as text.
@@ -82,10 +66,52 @@ impl Uri {
         Uri::parse(Bytes::copy_from_slice(s.as_bytes()))
     }
 
-    /// Parse a URI in addr-spec form (not enclosed in `<>`) inside a header: RFC 3261
-    /// §20.10 forbids `,`, `?` and `;` in it, since they would be read as header syntax.
-    pub(crate) fn parse_addr_spec(raw: Bytes) -> Result<Uri> {
-        parse(raw, Context::AddrSpec)
+    /// Parse the URI at `raw[at..end]`, keeping `raw` as its text. In
+    /// [`Context::Angle`] the URI may stop before `end` (at the `>` the caller expects,
+    /// see [`Uri::len`]); otherwise it fills the range.
+    pub(crate) fn parse_in(
+        raw: &Bytes,
+        at: usize,
+        end: usize,
+        ctx: Context,
+    ) -> std::result::Result<Uri, &'static str> {
+        let mut s = raw.get(at..end).ok_or("empty URI")?;
+        if s.len() > usize::from(u16::MAX) {
+            if ctx != Context::Angle {
+                return Err("URI too long");
+            }
+            // A longer URI finds no `>` in reach, which the caller reports.
+            s = &s[..usize::from(u16::MAX)];
+        }
+        let parts = scan::scan(s, ctx)?;
+        Ok(Uri {
+            raw: raw.clone(),
+            // Messages are at most 64 KiB, and `Uri::parse` starts at 0.
+            at: u32::try_from(at).map_err(|_| "URI too long")?,
+            parts,
+        })
+    }
+
+    /// The text the URI was found in (see [`Uri::parse_in`]).
+    pub(crate) fn buffer(&self) -> &Bytes {
+        &self.raw
+    }
+
+    /// Where the URI starts in its buffer.
+    pub(crate) fn offset(&self) -> u32 {
+        self.at
+    }
+
+    /// The length of the URI text.
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.parts.len)
+    }
+
+    /// The URI text.
+    #[inline]
+    fn text(&self) -> &[u8] {
+        let at = self.at as usize;
+        self.raw.get(at..at + self.len()).unwrap_or_default()
     }
 
     /// A `sip:` URI built from its parts; the user part is escaped as needed.
@@ -111,33 +137,38 @@ impl Uri {
 
     /// The URI as received.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.raw
+        self.text()
     }
 
     /// The URI as received, shared.
     pub fn to_bytes(&self) -> Bytes {
-        self.raw.clone()
+        if self.at == 0 && self.len() == self.raw.len() {
+            return self.raw.clone();
+        }
+        let at = self.at as usize;
+        self.raw.slice(at..at + self.len())
     }
 
     /// The scheme.
     pub fn scheme(&self) -> Scheme {
-        self.scheme
+        self.parts.scheme
     }
 
     /// The scheme's name as received (`sip`, `SIPS`, `tel`, `soap.beep`, ...).
     pub fn scheme_str(&self) -> &[u8] {
-        let colon = syntax::find(b':', &self.raw).unwrap_or(0);
-        &self.raw[..colon]
+        let text = self.text();
+        let colon = syntax::find(b':', text).unwrap_or(0);
+        &text[..colon]
     }
 
     /// Whether this is a `sip:` or `sips:` URI.
     pub fn is_sip(&self) -> bool {
-        matches!(self.scheme, Scheme::Sip | Scheme::Sips)
+        matches!(self.parts.scheme, Scheme::Sip | Scheme::Sips)
     }
 
     /// The user part, still %-escaped (SIP/SIPS only).
     pub fn user(&self) -> Option<&[u8]> {
-        self.user.map(|s| s.get(&self.raw))
+        self.parts.user.map(|s| s.get(self.text()))
     }
 
     /// The user part with %-escapes decoded (RFC 3261 §19.1.4: they are equivalent).
@@ -147,13 +178,13 @@ impl Uri {
 
     /// The password, if the userinfo has one.
     pub fn password(&self) -> Option<&[u8]> {
-        self.password.map(|s| s.get(&self.raw))
+        self.parts.password.map(|s| s.get(self.text()))
     }
 
     /// The host, as received (IPv6 references keep their brackets). For tel and other
     /// schemes, the text after the scheme.
     pub fn host(&self) -> &[u8] {
-        self.host.get(&self.raw)
+        self.parts.host.get(self.text())
     }
 
     /// The host as text (hosts are ASCII by grammar).
@@ -163,22 +194,22 @@ impl Uri {
 
     /// What kind of host this is.
     pub fn host_kind(&self) -> HostKind {
-        self.host_kind
+        self.parts.host_kind
     }
 
     /// The host as an IP address, when it is one.
     pub fn host_ip(&self) -> Option<IpAddr> {
-        host_ip(self.host(), self.host_kind)
+        host_ip(self.host(), self.parts.host_kind)
     }
 
     /// The explicit port.
     pub fn port(&self) -> Option<u16> {
-        self.port
+        self.parts.port
     }
 
     /// The URI parameters (`;transport=tcp;lr`).
     pub fn params(&self) -> Params<'_> {
-        Params::new(self.params.get(&self.raw))
+        Params::new(self.parts.params.get(self.text()))
     }
 
     /// The value of one URI parameter, %-escapes kept.
@@ -188,27 +219,26 @@ impl Uri {
 
     /// The headers part after `?`, still escaped.
     pub fn headers(&self) -> Option<&[u8]> {
-        self.headers.map(|s| s.get(&self.raw))
+        self.parts.headers.map(|s| s.get(self.text()))
     }
 
     /// For tel and other schemes: everything after `scheme:`.
     pub fn opaque(&self) -> &[u8] {
-        let colon = syntax::find(b':', &self.raw).map_or(0, |c| c + 1);
-        &self.raw[colon..]
+        let text = self.text();
+        let colon = syntax::find(b':', text).map_or(0, |c| c + 1);
+        &text[colon..]
     }
 
     /// The URI without its headers part (what a Request-URI built from it must be,
     /// RFC 3261 §19.1.5).
     pub fn without_headers(&self) -> Uri {
-        match self.headers {
-            None => self.clone(),
-            Some(h) => {
-                let mut u = self.clone();
-                u.raw = self.raw.slice(..(h.start as usize - 1));
-                u.headers = None;
-                u
-            }
+        let mut u = self.clone();
+        if let Some(h) = self.parts.headers {
+            // The `?` before the headers goes too.
+            u.parts.len = h.start.saturating_sub(1);
+            u.parts.headers = None;
         }
+        u
     }
 
     /// URI equality by RFC 3261 §19.1.4: scheme and host case-insensitive, user and
@@ -216,16 +246,16 @@ impl Uri {
     /// parameters must match when either side has them, other parameters when both do,
     /// headers must match exactly. Non-SIP URIs compare as case-insensitive text.
     pub fn equivalent(&self, other: &Uri) -> bool {
-        if self.scheme != other.scheme {
+        if self.parts.scheme != other.parts.scheme {
             return false;
         }
         if !self.is_sip() {
-            return self.raw.eq_ignore_ascii_case(&other.raw);
+            return self.text().eq_ignore_ascii_case(other.text());
         }
         if self.user_unescaped() != other.user_unescaped()
             || self.password().map(syntax::unescape) != other.password().map(syntax::unescape)
             || !self.host().eq_ignore_ascii_case(other.host())
-            || self.port != other.port
+            || self.parts.port != other.parts.port
         {
             return false;
         }
@@ -283,7 +313,7 @@ pub(crate) fn host_ip(host: &[u8], kind: HostKind) -> Option<IpAddr> {
 
 impl fmt::Display for Uri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&String::from_utf8_lossy(&self.raw))
+        f.write_str(&String::from_utf8_lossy(self.text()))
     }
 }
 
@@ -310,175 +340,6 @@ pub(crate) fn escape_into(out: &mut String, s: &[u8], allowed: &syntax::Class) {
             out.push(char::from(b"0123456789ABCDEF"[usize::from(b & 15)]));
         }
     }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Context {
-    Bracketed,
-    AddrSpec,
-}
-
-/// Parse a host (`hostname / IPv4address / IPv6reference`) at the start of `s`, returning
-/// its length and kind.
-pub(crate) fn scan_host(s: &[u8]) -> Result<(usize, HostKind), &'static str> {
-    if s.first() == Some(&b'[') {
-        let close = syntax::find(b']', s).ok_or("unterminated IPv6 reference")?;
-        let inner = &s[1..close];
-        if !syntax::IPV6.all(inner) || syntax::find(b':', inner).is_none() {
-            return Err("bad IPv6 reference");
-        }
-        return Ok((close + 1, HostKind::Ipv6));
-    }
-    // One pass: the length, the dots, whether it is all digits, and empty labels.
-    let mut len = 0;
-    let mut dots = 0;
-    let mut digits_only = true;
-    let mut prev_dot = true;
-    while len < s.len() && syntax::HOSTNAME.has(s[len]) {
-        let b = s[len];
-        if b == b'.' {
-            if prev_dot {
-                return Err("empty label in host");
-            }
-            dots += 1;
-            prev_dot = true;
-        } else {
-            digits_only &= b.is_ascii_digit();
-            prev_dot = false;
-        }
-        len += 1;
-    }
-    if len == 0 {
-        return Err("empty host");
-    }
-    let host = &s[..len];
-    if host[0] == b'-' || host[len - 1] == b'-' {
-        return Err("bad host name");
-    }
-    if digits_only && dots == 3 && !prev_dot {
-        let ok = host
-            .split(|&b| b == b'.')
-            .all(|o| o.len() <= 3 && syntax::parse_u32(o, 255).is_some());
-        if !ok {
-            return Err("bad IPv4 address");
-        }
-        return Ok((len, HostKind::Ipv4));
-    }
-    Ok((len, HostKind::Domain))
-}
-
-fn parse(raw: Bytes, ctx: Context) -> Result<Uri> {
-    let s: &[u8] = &raw;
-    let colon = syntax::find(b':', s).ok_or(Error::Uri("no scheme"))?;
-    let scheme_name = &s[..colon];
-    if scheme_name.is_empty()
-        || !scheme_name[0].is_ascii_alphabetic()
-        || !syntax::SCHEME.all(scheme_name)
-    {
-        return Err(Error::Uri("bad scheme"));
-    }
-    let scheme = if scheme_name.eq_ignore_ascii_case(b"sip") {
-        Scheme::Sip
-    } else if scheme_name.eq_ignore_ascii_case(b"sips") {
-        Scheme::Sips
-    } else if scheme_name.eq_ignore_ascii_case(b"tel") {
-        Scheme::Tel
-    } else {
-        Scheme::Other
-    };
-    let rest_start = colon + 1;
-    if !matches!(scheme, Scheme::Sip | Scheme::Sips) {
-        let rest = &s[rest_start..];
-        if !syntax::URIC.all(rest) {
-            return Err(Error::Uri("bad character in URI"));
-        }
-        if ctx == Context::AddrSpec && rest.iter().any(|&b| b == b',' || b == b'?' || b == b';') {
-            return Err(Error::Uri("addr-spec with , ? or ; must be enclosed in <>"));
-        }
-        return Ok(Uri {
-            scheme,
-            user: None,
-            password: None,
-            host: Span::new(rest_start, s.len()),
-            host_kind: HostKind::Domain,
-            port: None,
-            params: Span::new(s.len(), s.len()),
-            headers: None,
-            raw,
-        });
-    }
-    let mut user = None;
-    let mut password = None;
-    let mut i = rest_start;
-    // RFC 3261 §25.1: `@` cannot appear unescaped in params or headers, so the first
-    // `@` ends the userinfo. The user part itself may hold `;`, `?`, `/` and `,`.
-    if let Some(at) = syntax::find(b'@', &s[i..]) {
-        let userinfo = &s[i..i + at];
-        let (u, p) = match syntax::find(b':', userinfo) {
-            Some(c) => (&userinfo[..c], Some(&userinfo[c + 1..])),
-            None => (userinfo, None),
-        };
-        if !syntax::USER.all(u) || !syntax::escapes_valid(u) {
-            return Err(Error::Uri("bad user part"));
-        }
-        if ctx == Context::AddrSpec && u.iter().any(|&b| b == b',' || b == b'?' || b == b';') {
-            return Err(Error::Uri("addr-spec with , ? or ; must be enclosed in <>"));
-        }
-        user = Some(Span::new(i, i + u.len()));
-        if let Some(p) = p {
-            if !(p.is_empty() || syntax::PASSWORD.all(p)) || !syntax::escapes_valid(p) {
-                return Err(Error::Uri("bad password"));
-            }
-            password = Some(Span::new(i + u.len() + 1, i + userinfo.len()));
-        }
-        i += at + 1;
-    }
-    let (host_len, host_kind) = scan_host(&s[i..]).map_err(Error::Uri)?;
-    let host = Span::new(i, i + host_len);
-    i += host_len;
-    let mut port = None;
-    if s.get(i) == Some(&b':') {
-        let digits = s[i + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
-        let p =
-            syntax::parse_u32(&s[i + 1..i + 1 + digits], 65535).ok_or(Error::Uri("bad port"))?;
-        port = Some(p as u16);
-        i += 1 + digits;
-    }
-    let params_end = syntax::find(b'?', &s[i..]).map_or(s.len(), |q| i + q);
-    let param_text = &s[i..params_end];
-    params::check_uri_params(param_text).map_err(Error::Uri)?;
-    let params = Span::new(i, params_end);
-    let mut headers = None;
-    if params_end < s.len() {
-        if ctx == Context::AddrSpec {
-            return Err(Error::Uri("addr-spec with , ? or ; must be enclosed in <>"));
-        }
-        let h = &s[params_end + 1..];
-        for pair in h.split(|&b| b == b'&') {
-            let (name, value) = match syntax::find(b'=', pair) {
-                Some(eq) => (&pair[..eq], &pair[eq + 1..]),
-                None => return Err(Error::Uri("header without '='")),
-            };
-            if !syntax::HNV.all(name)
-                || !(value.is_empty() || syntax::HNV.all(value))
-                || !syntax::escapes_valid(pair)
-            {
-                return Err(Error::Uri("bad header in URI"));
-            }
-        }
-        headers = Some(Span::new(params_end + 1, s.len()));
-    }
-    Ok(Uri {
-        raw,
-        scheme,
-        user,
-        password,
-        host,
-        host_kind,
-        port,
-        params,
-        headers,
-    })
 }
 
 #[cfg(test)]
@@ -580,16 +441,78 @@ mod tests {
         }
     }
 
+    fn in_ctx(s: &'static str, ctx: Context) -> std::result::Result<Uri, &'static str> {
+        let raw = Bytes::from_static(s.as_bytes());
+        Uri::parse_in(&raw, 0, raw.len(), ctx)
+    }
+
     #[test]
     fn addr_spec_restrictions() {
-        let a = Uri::parse_addr_spec(Bytes::from_static(
-            b"sip:user@example.com?Route=%3Csip:sip.example.com%3E",
-        ));
-        assert!(a.is_err());
-        let b = Uri::parse(Bytes::from_static(
-            b"sip:user@example.com?Route=%3Csip:sip.example.com%3E",
-        ));
-        assert!(b.is_ok());
+        let routed = "sip:user@example.com?Route=%3Csip:sip.example.com%3E";
+        assert!(in_ctx(routed, Context::AddrSpec).is_err());
+        assert!(in_ctx(routed, Context::Whole).is_ok());
+        for bad in [
+            "sip:us,er@host",
+            "sip:us?er@host",
+            "sip:us;er@host",
+            "tel:+1;x=y",
+        ] {
+            assert!(in_ctx(bad, Context::AddrSpec).is_err(), "{bad}");
+            assert!(in_ctx(bad, Context::Whole).is_ok(), "{bad}");
+        }
+        // A comma in the password is not header syntax.
+        assert!(in_ctx("sip:user:pa,ss@host", Context::AddrSpec).is_ok());
+    }
+
+    #[test]
+    fn inside_angle_brackets() -> std::result::Result<(), &'static str> {
+        // The URI stops at the `>`; what follows is the header's business.
+        let u = in_ctx("sip:a@host;lr?x=y>;tag=a@b", Context::Angle)?;
+        assert_eq!(u.as_bytes(), b"sip:a@host;lr?x=y");
+        assert_eq!(u.headers(), Some(&b"x=y"[..]));
+        let u = in_ctx("sip:host;lr>;p=u@h", Context::Angle)?;
+        assert_eq!((u.user(), u.host()), (None, &b"host"[..]));
+        let u = in_ctx("urn:service:sos>x", Context::Angle)?;
+        assert_eq!(u.as_bytes(), b"urn:service:sos");
+        // A URI with no `>` simply ends where the text does: the caller refuses it.
+        assert_eq!(in_ctx("sip:host", Context::Angle)?.as_bytes(), b"sip:host");
+        for bad in [
+            "sip:h st>",
+            "sip:host >",
+            "sip:a b@host>",
+            "sip:host;a=b c>",
+        ] {
+            assert!(in_ctx(bad, Context::Angle).is_err(), "{bad}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn shared_text() -> std::result::Result<(), &'static str> {
+        let raw = Bytes::from_static(b"<sip:alice@example.com:5070;lr?h=v>;tag=1");
+        let u = Uri::parse_in(&raw, 1, raw.len(), Context::Angle)?;
+        assert_eq!(u.as_bytes(), b"sip:alice@example.com:5070;lr?h=v");
+        assert_eq!(&u.to_bytes()[..], u.as_bytes());
+        assert_eq!(u.user(), Some(&b"alice"[..]));
+        assert_eq!(u.port(), Some(5070));
+        assert!(u.params().contains("lr"));
+        assert_eq!(
+            u.without_headers().as_bytes(),
+            b"sip:alice@example.com:5070;lr"
+        );
+        assert_eq!(u.to_string(), "sip:alice@example.com:5070;lr?h=v");
+        Ok(())
+    }
+
+    #[test]
+    fn length_limit() {
+        let long = format!("sip:{}@example.com", "a".repeat(usize::from(u16::MAX)));
+        assert_eq!(
+            Uri::parse_str(&long).err(),
+            Some(Error::Uri("URI too long"))
+        );
+        let fits = format!("sip:{}@example.com", "a".repeat(60_000));
+        assert!(Uri::parse_str(&fits).is_ok());
     }
 
     #[test]

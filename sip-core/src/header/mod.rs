@@ -1,63 +1,22 @@
 //! Header fields: the list a message carries, and typed views of the headers the stack
 //! reads, parsed on first use and cached beside the raw value.
 
+mod cseq;
+mod field;
 mod name;
 mod name_addr;
 mod via;
 
+pub use cseq::CSeq;
+pub use field::Header;
 pub use name::HeaderName;
 pub use name_addr::NameAddr;
 pub use via::{MAGIC_COOKIE, Transport, Via};
 
 use crate::error::{Error, Result};
-use crate::method::Method;
 use crate::syntax;
 use bytes::Bytes;
-use std::cell::OnceCell;
 use std::fmt;
-
-/// CSeq: a sequence number and a method (RFC 3261 §20.16).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CSeq {
-    /// The sequence number, below 2^31 (RFC 3261 §8.1.1.5).
-    pub seq: u32,
-    /// The method.
-    pub method: Method,
-}
-
-impl CSeq {
-    /// Parse a CSeq value: `1*DIGIT LWS Method`.
-    pub fn parse(value: &[u8]) -> Result<CSeq> {
-        let bad = |reason| Error::InvalidHeader {
-            name: "CSeq",
-            reason,
-        };
-        let digits = value.iter().take_while(|b| b.is_ascii_digit()).count();
-        if digits == 0 {
-            return Err(bad("missing sequence number"));
-        }
-        let seq = syntax::parse_u32(&value[..digits], (1 << 31) - 1)
-            .ok_or(Error::OutOfRange("CSeq number"))?;
-        let m = syntax::skip_ws(value, digits);
-        if m == digits {
-            return Err(bad("missing space before method"));
-        }
-        let method = syntax::trim(&value[m..]);
-        if !syntax::TOKEN.all(method) {
-            return Err(bad("bad method"));
-        }
-        Ok(CSeq {
-            seq,
-            method: Method::from_token(method),
-        })
-    }
-}
-
-impl fmt::Display for CSeq {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.seq, self.method)
-    }
-}
 
 /// The Contact header of a REGISTER may be `*` (RFC 3261 §10.2.2).
 #[derive(Clone, Debug)]
@@ -66,145 +25,6 @@ pub enum Contacts<'a> {
     Star,
     /// Zero or more addresses, in order.
     List(Vec<&'a NameAddr>),
-}
-
-/// A cached typed view of a header value.
-#[derive(Clone)]
-enum Parsed {
-    Vias(Vec<Via>),
-    Addr(NameAddr),
-    Addrs(Vec<NameAddr>),
-    Star,
-    CSeq(CSeq),
-    Number(u32),
-}
-
-/// One header field: a name, its value as received (folding removed), and a typed view
-/// filled on first use.
-#[derive(Clone)]
-pub struct Header {
-    name: HeaderName,
-    value: Bytes,
-    parsed: OnceCell<Parsed>,
-}
-
-impl Header {
-    /// A header from a name and a value (the value must not contain CR or LF).
-    pub fn new(name: HeaderName, value: Bytes) -> Header {
-        Header {
-            name,
-            value,
-            parsed: OnceCell::new(),
-        }
-    }
-
-    /// The name.
-    pub fn name(&self) -> &HeaderName {
-        &self.name
-    }
-
-    /// The value, trimmed of surrounding white space.
-    pub fn value(&self) -> &Bytes {
-        &self.value
-    }
-
-    /// The value as text (lossy for non-UTF-8 octets).
-    pub fn value_str(&self) -> std::borrow::Cow<'_, str> {
-        String::from_utf8_lossy(&self.value)
-    }
-
-    fn typed(&self, parse: impl FnOnce(&Bytes) -> Result<Parsed>) -> Result<&Parsed> {
-        if let Some(p) = self.parsed.get() {
-            return Ok(p);
-        }
-        let p = parse(&self.value)?;
-        Ok(self.parsed.get_or_init(|| p))
-    }
-
-    fn vias(&self) -> Result<&[Via]> {
-        match self.typed(|v| {
-            let mut out = Vec::with_capacity(1);
-            Via::parse_list(v, |x| out.push(x))?;
-            Ok(Parsed::Vias(out))
-        })? {
-            Parsed::Vias(v) => Ok(v),
-            _ => Err(Error::InvalidHeader {
-                name: "Via",
-                reason: "not a Via",
-            }),
-        }
-    }
-
-    fn addr(&self) -> Result<&NameAddr> {
-        let name = self.name.static_name();
-        match self.typed(|v| NameAddr::parse_single(v, name).map(Parsed::Addr))? {
-            Parsed::Addr(a) => Ok(a),
-            _ => Err(Error::InvalidHeader {
-                name,
-                reason: "not an address",
-            }),
-        }
-    }
-
-    fn addrs(&self, allow_star: bool) -> Result<Option<&[NameAddr]>> {
-        let name = self.name.static_name();
-        let p = self.typed(|v| {
-            if allow_star && syntax::trim(v) == b"*" {
-                return Ok(Parsed::Star);
-            }
-            let mut out = Vec::with_capacity(1);
-            NameAddr::parse_list(v, name, |x| out.push(x))?;
-            Ok(Parsed::Addrs(out))
-        })?;
-        match p {
-            Parsed::Star => Ok(None),
-            Parsed::Addrs(a) => Ok(Some(a)),
-            _ => Err(Error::InvalidHeader {
-                name,
-                reason: "not an address list",
-            }),
-        }
-    }
-
-    fn number(&self, max: u32, clamp: bool) -> Result<u32> {
-        let name = self.name.static_name();
-        match self.typed(|v| {
-            let t = syntax::trim(v);
-            if t.is_empty() || !t.iter().all(u8::is_ascii_digit) {
-                return Err(Error::InvalidHeader {
-                    name,
-                    reason: "not a number",
-                });
-            }
-            match syntax::parse_u32(t, max) {
-                Some(n) => Ok(Parsed::Number(n)),
-                None if clamp => Ok(Parsed::Number(max)),
-                None => Err(Error::OutOfRange(name)),
-            }
-        })? {
-            Parsed::Number(n) => Ok(*n),
-            _ => Err(Error::InvalidHeader {
-                name,
-                reason: "not a number",
-            }),
-        }
-    }
-
-    fn cseq(&self) -> Result<&CSeq> {
-        match self.typed(|v| CSeq::parse(v).map(Parsed::CSeq))? {
-            Parsed::CSeq(c) => Ok(c),
-            _ => Err(Error::InvalidHeader {
-                name: "CSeq",
-                reason: "not a CSeq",
-            }),
-        }
-    }
-}
-
-impl fmt::Debug for Header {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.name, self.value_str())
-    }
 }
 
 /// The header fields of a message, in order.
@@ -391,9 +211,7 @@ impl Headers {
         let mut list = Vec::with_capacity(1 + rest.len());
         list.push(via.clone());
         list.extend(rest);
-        let header = Header::new(HeaderName::Via, Bytes::from(value));
-        let _ = header.parsed.set(Parsed::Vias(list));
-        self.list[at] = header;
+        self.list[at] = Header::with_vias(Bytes::from(value), list);
     }
 
     /// From.
@@ -467,31 +285,6 @@ impl Headers {
         Ok(Contacts::List(out))
     }
 
-    /// Parse (and cache) every Contact, Route and Record-Route, without collecting them.
-    pub(crate) fn check_addresses(&self) -> Result<()> {
-        let mut star = false;
-        let mut addresses = false;
-        for h in self.list.iter() {
-            match h.name {
-                HeaderName::Contact => match h.addrs(true)? {
-                    None => star = true,
-                    Some(_) => addresses = true,
-                },
-                HeaderName::Route | HeaderName::RecordRoute => {
-                    h.addrs(false)?;
-                }
-                _ => {}
-            }
-        }
-        if star && addresses {
-            return Err(Error::InvalidHeader {
-                name: "Contact",
-                reason: "'*' mixed with addresses",
-            });
-        }
-        Ok(())
-    }
-
     /// Every address of every field named `name` (Route, Record-Route, Path, ...).
     pub fn addr_list<'a>(&'a self, name: &'a HeaderName) -> Result<Vec<&'a NameAddr>> {
         let mut out = Vec::new();
@@ -556,35 +349,6 @@ mod tests {
         let p2 = hs.top_via()? as *const Via;
         assert_eq!(p1, p2);
         Ok(())
-    }
-
-    #[test]
-    fn cseq() {
-        assert!(
-            CSeq::parse(
-                b"0009
-  INVITE"
-                    .as_slice()
-            )
-            .is_err()
-        );
-        assert_eq!(
-            CSeq::parse(b"0009 INVITE").ok(),
-            Some(CSeq {
-                seq: 9,
-                method: Method::Invite
-            })
-        );
-        assert_eq!(
-            CSeq::parse(b"36893488147419103232 REGISTER").err(),
-            Some(Error::OutOfRange("CSeq number"))
-        );
-        assert_eq!(
-            CSeq::parse(b"2147483648 INVITE").err(),
-            Some(Error::OutOfRange("CSeq number"))
-        );
-        assert!(CSeq::parse(b"1INVITE").is_err());
-        assert!(CSeq::parse(b"INVITE").is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::params::{self, Params};
 use crate::syntax;
-use crate::uri::Uri;
+use crate::uri::{Context, Uri};
 use bytes::Bytes;
 use std::borrow::Cow;
 use std::fmt;
@@ -12,10 +12,15 @@ use std::fmt;
 /// An address with an optional display name and header parameters, kept as received.
 #[derive(Clone)]
 pub struct NameAddr {
-    raw: Bytes,
-    display: Option<(u32, u32)>,
+    /// The URI. Its buffer holds the whole address, so the address needs no handle of
+    /// its own.
     uri: Uri,
+    /// Where the address is in the URI's buffer.
+    span: (u32, u32),
+    /// The display name, relative to `span.0`.
+    display: Option<(u32, u32)>,
     bracketed: bool,
+    /// The header parameters, relative to `span.0`.
     params: (u32, u32),
 }
 
@@ -82,28 +87,40 @@ impl NameAddr {
         s.push('>');
         let raw = Bytes::from(s);
         let start = raw.len() - uri.as_bytes().len() - 1;
-        let display_span = display.map(|_| (0u32, (start - 2) as u32));
+        match Uri::parse_in(&raw, start, raw.len() - 1, Context::Whole) {
+            Ok(parsed) => NameAddr {
+                uri: parsed,
+                span: (0, raw.len() as u32),
+                display: display.map(|_| (0, (start - 2) as u32)),
+                bracketed: true,
+                params: (raw.len() as u32, raw.len() as u32),
+            },
+            // A URI's own text always parses again; should it not, the address is the
+            // bare URI.
+            Err(_) => NameAddr::bare(uri),
+        }
+    }
+
+    /// An address that is a URI and nothing else, in the URI's own text.
+    fn bare(uri: &Uri) -> NameAddr {
+        let (at, len) = (uri.offset(), uri.len() as u32);
         NameAddr {
-            uri: Uri::parse(raw.slice(start..raw.len() - 1)).unwrap_or_else(|_| uri.clone()),
-            display: display_span,
-            bracketed: true,
-            params: (raw.len() as u32, raw.len() as u32),
-            raw,
+            uri: uri.clone(),
+            span: (at, at + len),
+            display: None,
+            bracketed: false,
+            params: (len, len),
         }
     }
 
     /// The same address with `;name=value` added (or replaced), e.g. a To tag.
     pub fn with_param(&self, name: &str, value: Option<&str>) -> NameAddr {
-        let mut s = String::with_capacity(self.raw.len() + name.len() + 24);
-        let head = if self.bracketed {
-            &self.raw[..self.params.0 as usize]
+        let text = self.as_bytes();
+        let mut s = String::with_capacity(text.len() + name.len() + 24);
+        if self.bracketed {
+            s.push_str(&String::from_utf8_lossy(&text[..self.params.0 as usize]));
         } else {
             // An addr-spec gains brackets so that the result stays unambiguous.
-            &self.raw[..0]
-        };
-        if self.bracketed {
-            s.push_str(&String::from_utf8_lossy(head));
-        } else {
             s.push('<');
             s.push_str(&self.uri.to_string());
             s.push('>');
@@ -164,35 +181,37 @@ impl NameAddr {
             }
         }
         let (uri, bracketed, after_uri) = if s.get(j) == Some(&b'<') {
-            let close = syntax::find(b'>', &s[j..]).ok_or(bad("missing '>'"))? + j;
-            let inner = &s[j + 1..close];
-            if inner.first().is_some_and(|&b| syntax::is_wsp(b))
-                || inner.last().is_some_and(|&b| syntax::is_wsp(b))
-            {
-                // RFC 4475 §3.1.2.14: no white space inside the angle brackets.
-                return Err(bad("white space inside <>"));
+            // The URI runs to the first `>`: no URI octet can be one.
+            let parsed = if s.get(j + 1).is_some_and(|&b| syntax::is_wsp(b)) {
+                None
+            } else {
+                Uri::parse_in(value, j + 1, s.len(), Context::Angle).ok()
+            };
+            match parsed {
+                Some(uri) if s.get(j + 1 + uri.len()) == Some(&b'>') => {
+                    let close = j + 1 + uri.len();
+                    (uri, true, close + 1)
+                }
+                _ => return Err(bad(angle_error(&s[j..]))),
             }
-            let uri = Uri::parse(value.slice(j + 1..close)).map_err(|_| bad("malformed URI"))?;
-            (uri, true, close + 1)
         } else {
             // addr-spec: the URI ends at white space, `;` (header params) or `,`.
             let end = s[j..]
                 .iter()
                 .position(|&b| b == b';' || b == b',' || syntax::is_wsp(b))
                 .map_or(s.len(), |p| j + p);
-            let uri =
-                Uri::parse_addr_spec(value.slice(j..end)).map_err(|_| bad("malformed URI"))?;
+            let uri = Uri::parse_in(value, j, end, Context::AddrSpec)
+                .map_err(|_| bad("malformed URI"))?;
             (uri, false, end)
         };
         let plen = params::scan_header_params(&s[after_uri..]).map_err(bad)?;
         let end = after_uri + plen;
-        let raw = value.slice(i..end);
         let base = i as u32;
         Ok((
             NameAddr {
-                raw,
-                display: display.map(|(a, b)| (a - base, b - base)),
                 uri,
+                span: (base, end as u32),
+                display: display.map(|(a, b)| (a - base, b - base)),
                 bracketed,
                 params: (after_uri as u32 - base, end as u32 - base),
             },
@@ -202,7 +221,10 @@ impl NameAddr {
 
     /// The address as received.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.raw
+        self.uri
+            .buffer()
+            .get(self.span.0 as usize..self.span.1 as usize)
+            .unwrap_or_default()
     }
 
     /// The URI.
@@ -212,7 +234,8 @@ impl NameAddr {
 
     /// The display name as received (quotes included when it was quoted).
     pub fn display_name_raw(&self) -> Option<&[u8]> {
-        self.display.map(|(a, b)| &self.raw[a as usize..b as usize])
+        let (a, b) = self.display?;
+        self.as_bytes().get(a as usize..b as usize)
     }
 
     /// The display name as text: quotes removed and quoted-pairs resolved.
@@ -241,7 +264,11 @@ impl NameAddr {
 
     /// The header parameters (after the URI).
     pub fn params(&self) -> Params<'_> {
-        Params::new(&self.raw[self.params.0 as usize..self.params.1 as usize])
+        Params::new(
+            self.as_bytes()
+                .get(self.params.0 as usize..self.params.1 as usize)
+                .unwrap_or_default(),
+        )
     }
 
     /// The `tag` parameter (From/To, RFC 3261 §19.3).
@@ -268,6 +295,22 @@ impl NameAddr {
     }
 }
 
+/// Why `<...>` starting at `s[0]` does not hold a URI.
+fn angle_error(s: &[u8]) -> &'static str {
+    let Some(close) = syntax::find(b'>', s) else {
+        return "missing '>'";
+    };
+    let inner = &s[1..close];
+    if inner.first().is_some_and(|&b| syntax::is_wsp(b))
+        || inner.last().is_some_and(|&b| syntax::is_wsp(b))
+    {
+        // RFC 4475 §3.1.2.14: no white space inside the angle brackets.
+        "white space inside <>"
+    } else {
+        "malformed URI"
+    }
+}
+
 /// qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), in thousandths.
 fn parse_qvalue(v: &[u8]) -> Option<u16> {
     let (int, frac) = match syntax::find(b'.', v) {
@@ -290,7 +333,7 @@ fn parse_qvalue(v: &[u8]) -> Option<u16> {
 
 impl fmt::Display for NameAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&String::from_utf8_lossy(&self.raw))
+        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
     }
 }
 

@@ -6,7 +6,7 @@ use crate::header::{HeaderName, Headers};
 use crate::method::Method;
 use crate::status::StatusCode;
 use crate::syntax;
-use crate::uri::{Scheme, Uri};
+use crate::uri::{Context, Scheme, Uri};
 use bytes::Bytes;
 
 /// How the message was delimited by its transport.
@@ -164,10 +164,8 @@ fn parse_start_line(buf: &Bytes, pos: usize, len: usize) -> Result<StartLine> {
         return Err(Error::StartLine("extra white space in Request-Line"));
     }
     check_version(version)?;
-    let uri = Uri::parse(buf.slice(pos + sp1 + 1..pos + sp2)).map_err(|e| match e {
-        Error::Uri(reason) => Error::RequestUri(reason),
-        other => other,
-    })?;
+    let uri =
+        Uri::parse_in(buf, pos + sp1 + 1, pos + sp2, Context::Whole).map_err(Error::RequestUri)?;
     if uri.headers().is_some() && matches!(uri.scheme(), Scheme::Sip | Scheme::Sips) {
         // RFC 3261 §19.1.1 table: headers are not allowed in a Request-URI (RFC 4475 §3.1.2.11).
         return Err(Error::RequestUri("headers not allowed in Request-URI"));
@@ -286,49 +284,141 @@ fn single_index(name: &HeaderName) -> Option<usize> {
     })
 }
 
-/// The checks every message passes (RFC 3261 §8.1.1, §8.2.2, §20; RFC 4475).
+const CALL_ID: usize = 0;
+const CSEQ: usize = 3;
+const FROM: usize = 5;
+const TO: usize = 8;
+
+/// The checks of [`validate`], in the order their failures are reported: when a message
+/// has several faults, the one of the earliest check is the answer (a Via with an unknown
+/// version is a 505 even if From is also malformed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Check {
+    Duplicates,
+    Via,
+    From,
+    To,
+    CallId,
+    CSeq,
+    MaxForwards,
+    ContentLength,
+    Addresses,
+}
+
+/// The fault of the earliest check seen so far.
+#[derive(Default)]
+struct Verdict(Option<(Check, Error)>);
+
+impl Verdict {
+    fn note(&mut self, check: Check, error: Error) {
+        if self.0.as_ref().is_none_or(|(c, _)| check < *c) {
+            self.0 = Some((check, error));
+        }
+    }
+
+    fn note_result<T>(&mut self, check: Check, result: Result<T>) -> Option<T> {
+        result.map_err(|e| self.note(check, e)).ok()
+    }
+}
+
+/// The checks every message passes (RFC 3261 §8.1.1, §8.2.2, §20; RFC 4475). One pass
+/// over the fields parses and caches every typed view the stack reads.
 pub(crate) fn validate(message: &Message) -> Result<()> {
     let headers = message.headers();
     let mut seen = [0u8; 13];
-    let mut has_contact = false;
-    let mut has_routes = false;
+    let mut verdict = Verdict::default();
+    let mut vias = 0;
+    let mut cseq_method = None;
+    let mut star = false;
+    let mut addresses = false;
     for h in headers.iter() {
-        if let Some(i) = single_index(h.name()) {
+        let name = h.name();
+        if let Some(i) = single_index(name) {
             seen[i] = seen[i].saturating_add(1);
             if seen[i] > 1 {
-                return Err(Error::DuplicateHeader(h.name().static_name()));
+                verdict.note(
+                    Check::Duplicates,
+                    Error::DuplicateHeader(name.static_name()),
+                );
+                continue;
             }
         }
-        match h.name() {
-            HeaderName::Contact => has_contact = true,
-            HeaderName::Route | HeaderName::RecordRoute => has_routes = true,
+        match name {
+            HeaderName::Via => {
+                vias += verdict
+                    .note_result(Check::Via, h.vias())
+                    .map_or(0, <[_]>::len);
+            }
+            HeaderName::From => {
+                verdict.note_result(Check::From, h.addr());
+            }
+            HeaderName::To => {
+                verdict.note_result(Check::To, h.addr());
+            }
+            HeaderName::CallId => {
+                let id = h.value();
+                if id.is_empty() || !syntax::CALLID.all(id) {
+                    verdict.note(
+                        Check::CallId,
+                        Error::InvalidHeader {
+                            name: "Call-ID",
+                            reason: "bad Call-ID",
+                        },
+                    );
+                }
+            }
+            HeaderName::CSeq => {
+                cseq_method = verdict
+                    .note_result(Check::CSeq, h.cseq())
+                    .map(|c| &c.method);
+            }
+            // Max-Forwards is not required, for RFC 2543 peers (RFC 4475 §3.4.1).
+            HeaderName::MaxForwards => {
+                verdict.note_result(Check::MaxForwards, h.number(255, false));
+            }
+            HeaderName::ContentLength => {
+                verdict.note_result(Check::ContentLength, h.number(u32::MAX, false));
+            }
+            HeaderName::Contact => match verdict.note_result(Check::Addresses, h.addrs(true)) {
+                Some(None) => star = true,
+                Some(Some(_)) => addresses = true,
+                None => {}
+            },
+            HeaderName::Route | HeaderName::RecordRoute => {
+                verdict.note_result(Check::Addresses, h.addrs(false));
+            }
             _ => {}
         }
     }
-    // Required in every request and response (RFC 3261 §8.1.1); Max-Forwards is not
-    // required, for RFC 2543 peers (RFC 4475 §3.4.1).
-    for v in headers.vias()? {
-        // Touching every Via parses and caches them all.
-        let _ = v;
+    // Required in every request and response (RFC 3261 §8.1.1).
+    for (check, index, label) in [
+        (Check::From, FROM, "From"),
+        (Check::To, TO, "To"),
+        (Check::CallId, CALL_ID, "Call-ID"),
+        (Check::CSeq, CSEQ, "CSeq"),
+    ] {
+        if seen[index] == 0 {
+            verdict.note(check, Error::MissingHeader(label));
+        }
     }
-    let from = headers.from()?;
-    let to = headers.to()?;
-    let _ = (from, to);
-    let call_id = headers.call_id()?;
-    if call_id.is_empty() || !syntax::CALLID.all(call_id) {
-        return Err(Error::InvalidHeader {
-            name: "Call-ID",
-            reason: "bad Call-ID",
-        });
+    if vias == 0 {
+        verdict.note(Check::Via, Error::MissingHeader("Via"));
     }
-    let cseq = headers.cseq()?;
-    headers.max_forwards()?;
-    headers.content_length()?;
-    if has_contact || has_routes {
-        headers.check_addresses()?;
+    if star && addresses {
+        // RFC 3261 §10.3 step 6: `*` must stand alone.
+        verdict.note(
+            Check::Addresses,
+            Error::InvalidHeader {
+                name: "Contact",
+                reason: "'*' mixed with addresses",
+            },
+        );
     }
-    if let Message::Request(r) = message
-        && cseq.method != r.method
+    if let Some((_, error)) = verdict.0 {
+        return Err(error);
+    }
+    if let (Message::Request(r), Some(method)) = (message, cseq_method)
+        && *method != r.method
     {
         return Err(Error::CSeqMismatch);
     }
@@ -425,6 +515,50 @@ mod tests {
             dg(&OPTIONS.replace("Max-Forwards: 70\r\n", "Bogus line\r\n")).err(),
             Some(Error::HeaderLine)
         );
+    }
+
+    #[test]
+    fn earliest_check_answers() {
+        // Fields in any order: the Via check comes first, so an unknown version is a 505
+        // even when From, further up, is broken too.
+        let text = OPTIONS
+            .replace("From: Alice", "From: Alice <sip:bad")
+            .replace("Via: SIP/2.0/UDP", "Via: SIP/7.0/UDP");
+        let text = text.replacen("Via:", "X-Via:", 1).replace(
+            "Call-ID:",
+            "Via: SIP/7.0/UDP 192.0.2.1:5060;branch=z9hG4bK1\r\nCall-ID:",
+        );
+        assert_eq!(dg(&text).err(), Some(Error::VersionNotSupported));
+        // A duplicate beats everything else.
+        let dup = OPTIONS
+            .replace(
+                "CSeq: 63104 OPTIONS",
+                "CSeq: 63104 OPTIONS\r\nCSeq: 1 OPTIONS",
+            )
+            .replace("Via: SIP/2.0/UDP", "Via: SIP/7.0/UDP");
+        assert_eq!(dg(&dup).err(), Some(Error::DuplicateHeader("CSeq")));
+        // Missing headers are reported in the order RFC 3261 §8.1.1 lists them.
+        let bare = "OPTIONS sip:a@b SIP/2.0\r\nCSeq: 1 OPTIONS\r\n\r\n";
+        assert_eq!(dg(bare).err(), Some(Error::MissingHeader("Via")));
+        let no_to = OPTIONS.replace("To: <sip:user@example.com>\r\n", "");
+        assert_eq!(dg(&no_to).err(), Some(Error::MissingHeader("To")));
+        // A CSeq that does not parse is not mistaken for a method mismatch.
+        let bad_cseq = OPTIONS.replace("CSeq: 63104 OPTIONS", "CSeq: x OPTIONS");
+        assert!(matches!(
+            dg(&bad_cseq).err(),
+            Some(Error::InvalidHeader { name: "CSeq", .. })
+        ));
+        let contacts = OPTIONS.replace(
+            "Content-Length: 0",
+            "Contact: *\r\nContact: <sip:a@b>\r\nContent-Length: 0",
+        );
+        assert!(matches!(
+            dg(&contacts).err(),
+            Some(Error::InvalidHeader {
+                name: "Contact",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -1,0 +1,204 @@
+//! One header field and the typed view cached beside its value.
+
+use super::{CSeq, HeaderName, NameAddr, Via};
+use crate::error::{Error, Result};
+use crate::syntax;
+use bytes::Bytes;
+use std::cell::OnceCell;
+use std::fmt;
+
+/// The values of a list header. Nearly every Via and Contact line holds one value, which
+/// is kept inline rather than in a vector of its own.
+#[derive(Clone)]
+pub(super) enum List<T> {
+    /// A single value.
+    One(T),
+    /// Two or more values, in order.
+    Many(Vec<T>),
+}
+
+impl<T> List<T> {
+    /// The values, in order.
+    pub(super) fn as_slice(&self) -> &[T] {
+        match self {
+            List::One(x) => std::slice::from_ref(x),
+            List::Many(v) => v,
+        }
+    }
+
+    /// Collect the values `parse` hands over; it must hand over one at least.
+    fn collect(
+        parse: impl FnOnce(&mut dyn FnMut(T)) -> Result<()>,
+        name: &'static str,
+    ) -> Result<List<T>> {
+        let mut list = None;
+        parse(&mut |x| {
+            list = Some(match list.take() {
+                None => List::One(x),
+                Some(List::One(first)) => List::Many(vec![first, x]),
+                Some(List::Many(mut v)) => {
+                    v.push(x);
+                    List::Many(v)
+                }
+            });
+        })?;
+        list.ok_or(Error::InvalidHeader {
+            name,
+            reason: "empty value",
+        })
+    }
+}
+
+/// A cached typed view of a header value.
+#[derive(Clone)]
+pub(super) enum Parsed {
+    Vias(List<Via>),
+    /// Addresses: From and To hold exactly one, Contact, Route and their kin one or more.
+    Addrs(List<NameAddr>),
+    Star,
+    CSeq(CSeq),
+    Number(u32),
+}
+
+/// One header field: a name, its value as received (folding removed), and a typed view
+/// filled on first use.
+#[derive(Clone)]
+pub struct Header {
+    pub(super) name: HeaderName,
+    pub(super) value: Bytes,
+    pub(super) parsed: OnceCell<Parsed>,
+}
+
+impl Header {
+    /// A header from a name and a value (the value must not contain CR or LF).
+    pub fn new(name: HeaderName, value: Bytes) -> Header {
+        Header {
+            name,
+            value,
+            parsed: OnceCell::new(),
+        }
+    }
+
+    /// The name.
+    pub fn name(&self) -> &HeaderName {
+        &self.name
+    }
+
+    /// The value, trimmed of surrounding white space.
+    pub fn value(&self) -> &Bytes {
+        &self.value
+    }
+
+    /// The value as text (lossy for non-UTF-8 octets).
+    pub fn value_str(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.value)
+    }
+
+    fn typed(&self, parse: impl FnOnce(&Bytes) -> Result<Parsed>) -> Result<&Parsed> {
+        if let Some(p) = self.parsed.get() {
+            return Ok(p);
+        }
+        let p = parse(&self.value)?;
+        Ok(self.parsed.get_or_init(|| p))
+    }
+
+    /// The via-parms of a Via line.
+    pub(crate) fn vias(&self) -> Result<&[Via]> {
+        match self
+            .typed(|v| List::collect(|push| Via::parse_list(v, push), "Via").map(Parsed::Vias))?
+        {
+            Parsed::Vias(v) => Ok(v.as_slice()),
+            _ => Err(Error::InvalidHeader {
+                name: "Via",
+                reason: "not a Via",
+            }),
+        }
+    }
+
+    /// The one address of a From or To line.
+    pub(crate) fn addr(&self) -> Result<&NameAddr> {
+        let name = self.name.static_name();
+        match self
+            .typed(|v| NameAddr::parse_single(v, name).map(|a| Parsed::Addrs(List::One(a))))?
+        {
+            Parsed::Addrs(List::One(a)) => Ok(a),
+            _ => Err(Error::InvalidHeader {
+                name,
+                reason: "not an address",
+            }),
+        }
+    }
+
+    /// The addresses of a Contact, Route, Record-Route (...) line; `None` for a Contact `*`
+    /// when `allow_star`.
+    pub(crate) fn addrs(&self, allow_star: bool) -> Result<Option<&[NameAddr]>> {
+        let name = self.name.static_name();
+        let p = self.typed(|v| {
+            if allow_star && syntax::trim(v) == b"*" {
+                return Ok(Parsed::Star);
+            }
+            List::collect(|push| NameAddr::parse_list(v, name, push), name).map(Parsed::Addrs)
+        })?;
+        match p {
+            Parsed::Star => Ok(None),
+            Parsed::Addrs(a) => Ok(Some(a.as_slice())),
+            _ => Err(Error::InvalidHeader {
+                name,
+                reason: "not an address list",
+            }),
+        }
+    }
+
+    /// A decimal value up to `max`; beyond it an error, or `max` when `clamp`.
+    pub(crate) fn number(&self, max: u32, clamp: bool) -> Result<u32> {
+        let name = self.name.static_name();
+        match self.typed(|v| {
+            let t = syntax::trim(v);
+            if t.is_empty() || !t.iter().all(u8::is_ascii_digit) {
+                return Err(Error::InvalidHeader {
+                    name,
+                    reason: "not a number",
+                });
+            }
+            match syntax::parse_u32(t, max) {
+                Some(n) => Ok(Parsed::Number(n)),
+                None if clamp => Ok(Parsed::Number(max)),
+                None => Err(Error::OutOfRange(name)),
+            }
+        })? {
+            Parsed::Number(n) => Ok(*n),
+            _ => Err(Error::InvalidHeader {
+                name,
+                reason: "not a number",
+            }),
+        }
+    }
+
+    /// The CSeq of a CSeq line.
+    pub(crate) fn cseq(&self) -> Result<&CSeq> {
+        match self.typed(|v| CSeq::parse(v).map(Parsed::CSeq))? {
+            Parsed::CSeq(c) => Ok(c),
+            _ => Err(Error::InvalidHeader {
+                name: "CSeq",
+                reason: "not a CSeq",
+            }),
+        }
+    }
+
+    /// A Via line whose typed view is already known (the top one after stamping).
+    pub(super) fn with_vias(value: Bytes, vias: Vec<Via>) -> Header {
+        let header = Header::new(HeaderName::Via, value);
+        let list = match <[Via; 1]>::try_from(vias) {
+            Ok([one]) => List::One(one),
+            Err(many) => List::Many(many),
+        };
+        let _ = header.parsed.set(Parsed::Vias(list));
+        header
+    }
+}
+
+impl fmt::Debug for Header {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name, self.value_str())
+    }
+}
