@@ -1,6 +1,7 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 
+use super::recovery::list_segments;
 use super::*;
 use crate::record::sample;
 
