@@ -117,19 +117,32 @@ impl<'a> RtpMap<'a> {
         let (pt, rest) = (&value[..sp], &value[sp + 1..]);
         let payload_type = parse_payload_type(pt)?;
         let rest = rest.trim_end();
-        let mut parts = rest.split('/');
-        let encoding = parts.next().filter(|e| !e.is_empty())?;
-        let clock_rate = match parts.next() {
-            Some(c) => Some(c.parse::<u32>().ok().filter(|&c| c > 0)?),
-            None => None,
+        // Byte scans: these run for every rtpmap of every parsed body.
+        let slash = rest.bytes().position(|b| b == b'/');
+        let (encoding, after) = match slash {
+            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+            None => (rest, None),
         };
-        let channels = match parts.next() {
-            Some(c) => Some(c.parse::<u16>().ok()?),
-            None => None,
-        };
-        if parts.next().is_some() {
+        if encoding.is_empty() {
             return None;
         }
+        let (clock_rate, channels) = match after {
+            None => (None, None),
+            Some(a) => {
+                let (rate, ch) = match a.bytes().position(|b| b == b'/') {
+                    Some(i) => (&a[..i], Some(&a[i + 1..])),
+                    None => (a, None),
+                };
+                let rate = parse_digits(rate)
+                    .and_then(|r| u32::try_from(r).ok())
+                    .filter(|&r| r > 0)?;
+                let ch = match ch {
+                    Some(c) => Some(parse_digits(c).and_then(|c| u16::try_from(c).ok())?),
+                    None => None,
+                };
+                (Some(rate), ch)
+            }
+        };
         Some(Self {
             payload_type,
             encoding,
@@ -213,12 +226,25 @@ impl fmt::Display for Rtcp {
 
 /// Parses `a=ptime:` (RFC 8866 §6.4); fractional values are truncated to whole ms.
 pub(crate) fn parse_ptime(value: &str) -> Option<u32> {
-    let int = value.split_once('.').map_or(value, |(i, _)| i);
-    int.trim().parse::<u32>().ok()
+    let int = match value.bytes().position(|b| b == b'.') {
+        Some(i) => &value[..i],
+        None => value,
+    };
+    parse_digits(int.trim()).and_then(|v| u32::try_from(v).ok())
 }
 
 fn parse_payload_type(s: &str) -> Option<u8> {
-    s.parse::<u8>().ok().filter(|&pt| pt <= 127)
+    parse_digits(s).filter(|&pt| pt <= 127).map(|pt| pt as u8)
+}
+
+/// A decimal number of at most nine digits (no sign, no spaces).
+fn parse_digits(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 9 {
+        return None;
+    }
+    s.bytes().try_fold(0u64, |acc, b| {
+        b.is_ascii_digit().then(|| acc * 10 + u64::from(b - b'0'))
+    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use bytes::Bytes;
 
-use super::text::{as_str, split_fields};
+use super::text::as_str;
 
 /// An address as SDP writes it: kept verbatim, and parsed when it is an IP literal.
 ///
@@ -74,11 +74,11 @@ pub enum AddrType {
 }
 
 impl AddrType {
-    fn parse(text: Bytes) -> Self {
-        match &text[..] {
-            b"IP4" => Self::Ip4,
-            b"IP6" => Self::Ip6,
-            _ => Self::Other(text),
+    fn parse_slice(value: &Bytes, start: usize, end: usize) -> Self {
+        match value.get(start..end) {
+            Some(b"IP4") => Self::Ip4,
+            Some(b"IP6") => Self::Ip6,
+            _ => Self::Other(value.slice(start..end.max(start).min(value.len()))),
         }
     }
 
@@ -101,53 +101,60 @@ impl AddrType {
 }
 
 /// A `c=` line (RFC 8866 §5.7): `c=<nettype> <addrtype> <connection-address>`.
+///
+/// The line is kept as written (one shared buffer, no per-field copies) and printed back
+/// verbatim; the fields are views into it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connection {
-    net_type: Bytes,
+    text: Bytes,
+    net_end: usize,
     addr_type: AddrType,
     address: Address,
-    /// Multicast `/<ttl>[/<number of addresses>]`, kept verbatim with its leading slash.
-    suffix: Bytes,
+    /// Start of the multicast `/<ttl>[/<number of addresses>]` suffix (= len when none).
+    suffix_start: usize,
 }
 
 impl Connection {
     /// Parses the value of a `c=` line (what follows `c=`).
     pub(crate) fn parse(value: &Bytes) -> Option<Self> {
-        let mut f = split_fields(value);
-        let net_type = f.next()?;
-        let addr_type = f.next()?;
-        let addr = f.next()?;
-        if f.next().is_some() || net_type.is_empty() || addr_type.is_empty() || addr.is_empty() {
+        let v = &value[..];
+        let sp1 = v.iter().position(|&b| b == b' ')?;
+        let sp2 = sp1 + 1 + v[sp1 + 1..].iter().position(|&b| b == b' ')?;
+        let addr = &v[sp2 + 1..];
+        if sp1 == 0 || sp2 == sp1 + 1 || addr.is_empty() || addr.contains(&b' ') {
             return None;
         }
-        let (address, suffix) = match memchr::memchr(b'/', &addr) {
-            Some(i) => (addr.slice(..i), addr.slice(i..)),
-            None => (addr, Bytes::new()),
-        };
-        if address.is_empty() {
+        let addr_len = addr.iter().position(|&b| b == b'/').unwrap_or(addr.len());
+        if addr_len == 0 {
             return None;
         }
+        let addr_start = sp2 + 1;
         Some(Self {
-            net_type,
-            addr_type: AddrType::parse(addr_type),
-            address: Address::parse(address),
-            suffix,
+            text: value.clone(),
+            net_end: sp1,
+            addr_type: AddrType::parse_slice(value, sp1 + 1, sp2),
+            address: Address::parse(value.slice(addr_start..addr_start + addr_len)),
+            suffix_start: addr_start + addr_len,
         })
     }
 
     /// A unicast `IN IP4|IP6 <ip>` connection.
     pub fn new(ip: IpAddr) -> Self {
+        let addr_type = AddrType::of(ip);
+        let text = Bytes::from(format!("IN {} {ip}", addr_type.as_str()));
+        let addr_start = 4 + addr_type.as_str().len();
         Self {
-            net_type: Bytes::from_static(b"IN"),
-            addr_type: AddrType::of(ip),
-            address: Address::from(ip),
-            suffix: Bytes::new(),
+            address: Address::parse(text.slice(addr_start..)),
+            suffix_start: text.len(),
+            net_end: 2,
+            addr_type,
+            text,
         }
     }
 
     /// The network type, `IN` in practice.
     pub fn net_type(&self) -> &str {
-        as_str(&self.net_type)
+        as_str(self.text.get(..self.net_end).unwrap_or_default())
     }
 
     /// The address type.
@@ -162,81 +169,93 @@ impl Connection {
 
     /// Multicast TTL and address count as written (`/127/3`), or empty.
     pub fn multicast_suffix(&self) -> &str {
-        as_str(&self.suffix)
+        as_str(self.text.get(self.suffix_start..).unwrap_or_default())
     }
 
     /// True when the address is `0.0.0.0` (RFC 2543 hold) or `::`.
     pub fn is_hold(&self) -> bool {
         self.address.is_unspecified()
     }
+
+    pub(crate) fn raw(&self) -> &[u8] {
+        &self.text
+    }
 }
 
 impl fmt::Display for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} {}{}",
-            self.net_type(),
-            self.addr_type.as_str(),
-            self.address,
-            self.multicast_suffix()
-        )
+        f.write_str(as_str(&self.text))
     }
 }
 
 /// The `o=` line (RFC 8866 §5.2):
 /// `o=<username> <sess-id> <sess-version> <nettype> <addrtype> <unicast-address>`.
+///
+/// Kept as written and printed back verbatim; setters rewrite the whole line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
-    username: Bytes,
-    session_id: Bytes,
+    text: Bytes,
+    /// Field boundaries in `text`: start and end of each of the six fields.
+    fields: [(u16, u16); 6],
     version: u64,
-    /// The version as written, so that a leading zero survives a round trip.
-    version_text: Bytes,
-    net_type: Bytes,
     addr_type: AddrType,
     address: Address,
 }
 
 impl Origin {
     pub(crate) fn parse(value: &Bytes) -> Option<Self> {
-        let mut f = split_fields(value);
-        let username = f.next()?;
-        let session_id = f.next()?;
-        let version_text = f.next()?;
-        let net_type = f.next()?;
-        let addr_type = f.next()?;
-        let address = f.next()?;
-        if f.next().is_some()
-            || [&username, &session_id, &net_type, &addr_type, &address]
-                .iter()
-                .any(|b| b.is_empty())
-        {
+        let v = &value[..];
+        if v.len() > usize::from(u16::MAX) {
             return None;
         }
-        if session_id.iter().any(|b| !b.is_ascii_digit()) {
+        let mut fields = [(0u16, 0u16); 6];
+        let mut start = 0usize;
+        for (i, f) in fields.iter_mut().enumerate() {
+            let end = if i == 5 {
+                v.len()
+            } else {
+                start + v.get(start..)?.iter().position(|&b| b == b' ')?
+            };
+            if end == start {
+                return None;
+            }
+            *f = (start as u16, end as u16);
+            start = end + 1;
+        }
+        if v[usize::from(fields[5].0)..].contains(&b' ') {
             return None;
         }
-        let version = parse_u64(&version_text)?;
+        let span = |i: usize| usize::from(fields[i].0)..usize::from(fields[i].1);
+        if v[span(1)].iter().any(|b| !b.is_ascii_digit()) {
+            return None;
+        }
+        let version = parse_u64(&v[span(2)])?;
         Some(Self {
-            username,
-            session_id,
+            text: value.clone(),
+            fields,
             version,
-            version_text,
-            net_type,
-            addr_type: AddrType::parse(addr_type),
-            address: Address::parse(address),
+            addr_type: AddrType::parse_slice(value, span(4).start, span(4).end),
+            address: Address::parse(value.slice(span(5))),
         })
+    }
+
+    fn field(&self, i: usize) -> &str {
+        let (a, b) = self.fields[i];
+        as_str(
+            self.text
+                .get(usize::from(a)..usize::from(b))
+                .unwrap_or_default(),
+        )
     }
 
     /// The user name (`-` when the creator has none).
     pub fn username(&self) -> &str {
-        as_str(&self.username)
+        self.field(0)
     }
 
     /// The session id, a numeric string (it may exceed 64 bits, so it stays text).
     pub fn session_id(&self) -> &str {
-        as_str(&self.session_id)
+        self.field(1)
     }
 
     /// The session version.
@@ -254,29 +273,41 @@ impl Origin {
         &self.addr_type
     }
 
+    pub(crate) fn raw(&self) -> &[u8] {
+        &self.text
+    }
+
     pub(crate) fn set_version(&mut self, version: u64) {
-        self.version = version;
-        self.version_text = Bytes::from(version.to_string());
+        let (t, a) = (
+            self.addr_type.as_str().to_owned(),
+            self.address.as_str().to_owned(),
+        );
+        self.rebuild(version, &t, &a);
     }
 
     pub(crate) fn set_address(&mut self, ip: IpAddr) {
-        self.addr_type = AddrType::of(ip);
-        self.address = Address::from(ip);
+        self.rebuild(self.version, AddrType::of(ip).as_str(), &ip.to_string());
+    }
+
+    /// Rewrites the line with new fields, so that it is printed, compared and viewed
+    /// exactly like a parsed one.
+    fn rebuild(&mut self, version: u64, addr_type: &str, address: &str) {
+        let text = format!(
+            "{} {} {version} {} {addr_type} {address}",
+            self.username(),
+            self.session_id(),
+            self.field(3)
+        );
+        // Re-parsing text built from valid fields cannot fail; if it did, keep the old line.
+        if let Some(o) = Self::parse(&Bytes::from(text)) {
+            *self = o;
+        }
     }
 }
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} {} {} {} {}",
-            self.username(),
-            self.session_id(),
-            as_str(&self.version_text),
-            as_str(&self.net_type),
-            self.addr_type.as_str(),
-            self.address
-        )
+        f.write_str(as_str(&self.text))
     }
 }
 

@@ -62,19 +62,15 @@ pub(crate) enum Line {
 }
 
 pub(crate) fn write_line(line: &Line, out: &mut Vec<u8>) {
-    use std::io::Write as _;
-    // Writing into a Vec cannot fail.
-    let _ = match line {
-        Line::Origin(o) => write!(out, "o={o}\r\n"),
-        Line::Connection(c) => write!(out, "c={c}\r\n"),
-        Line::Other { kind, value } => {
-            out.push(*kind);
-            out.push(b'=');
-            out.extend_from_slice(value);
-            out.extend_from_slice(b"\r\n");
-            Ok(())
-        }
+    let (kind, value): (u8, &[u8]) = match line {
+        Line::Origin(o) => (b'o', o.raw()),
+        Line::Connection(c) => (b'c', c.raw()),
+        Line::Other { kind, value } => (*kind, value),
     };
+    out.push(kind);
+    out.push(b'=');
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// A parsed session description: session-level lines, then media descriptions.
@@ -390,7 +386,18 @@ fn check_attribute(value: &[u8], line: usize) -> Result<(), SdpError> {
     {
         return Ok(());
     }
-    let a = Attribute::parse(value);
+    // One UTF-8 view for the name and value (the body was validated already).
+    let text = text::as_str(value);
+    let a = match text.bytes().position(|b| b == b':') {
+        Some(i) => Attribute {
+            name: &text[..i],
+            value: Some(&text[i + 1..]),
+        },
+        None => Attribute {
+            name: text,
+            value: None,
+        },
+    };
     let ok = match (a.name, a.value) {
         ("rtpmap", Some(v)) => RtpMap::parse(v).is_some(),
         ("fmtp", Some(v)) => Fmtp::parse(v).is_some(),
