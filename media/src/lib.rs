@@ -1,7 +1,8 @@
 //! Media engine (flows F-10 and F-14): RTP/RTCP relay, call recording, and an
 //! rtpengine-compatible control protocol.
 //!
-//! - [`MediaEngine`] implements [`MediaControl`], the API the B2BUA drives: SDP offer and
+//! - [`start`] brings up the engine and the ng listener from a [`MediaConfig`] (the
+//!   `[media]` section); [`MediaEngine`] implements [`MediaControl`], the API the B2BUA drives: SDP offer and
 //!   answer in, SDP pointing at the relay out; sessions with an even/odd RTP/RTCP port
 //!   pair per leg and stream; re-INVITEs update a session in place.
 //! - The relay sends to the address a leg's SDP gave until the leg's first packet, then
@@ -32,6 +33,7 @@ pub mod quality;
 pub mod recording;
 pub mod relay;
 pub mod rtp;
+mod service;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
@@ -42,3 +44,4 @@ pub use control::{
 };
 pub use engine::MediaEngine;
 pub use error::MediaError;
+pub use service::{MediaService, start};
