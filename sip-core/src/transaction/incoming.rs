@@ -6,6 +6,7 @@ use super::event::Event;
 use super::layer::{Next, TransactionLayer};
 use super::matching::Want;
 use super::server::{RequestIds, ServerTx};
+use super::stamp::stamp;
 use super::types::{Peer, ServerKey, ServerState, Transmit};
 use crate::header::{HeaderName, Via};
 use crate::message::{Request, Response};
@@ -196,13 +197,5 @@ impl TransactionLayer {
             payload: response.to_bytes(),
             transaction: None,
         });
-    }
-}
-
-/// Add `received`/`rport` to the top Via (RFC 3261 §18.2.1, RFC 3581 §4).
-fn stamp(request: &mut Request, via: &Via, source: &Peer) {
-    let stamped = via.stamped(source.addr);
-    if stamped.as_bytes() != via.as_bytes() {
-        request.headers.set_top_via(&stamped);
     }
 }

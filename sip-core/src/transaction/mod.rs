@@ -31,6 +31,7 @@ mod layer;
 mod matching;
 mod server;
 mod slab;
+mod stamp;
 mod timers;
 mod types;
 

@@ -152,7 +152,11 @@ impl ServerTx {
             _ => return Err(invalid),
         };
         let bytes = response.to_bytes();
-        if let Some(tag) = response.headers.to().ok().and_then(|t| t.tag()) {
+        // The To tag serves CANCEL answers and ACK matching, which need it for INVITE
+        // and RFC 2543 transactions only; other responses skip parsing To again.
+        if self.ids.is_some()
+            && let Some(tag) = response.headers.to().ok().and_then(|t| t.tag())
+        {
             self.to_tag = Some(Box::from(tag));
         }
         self.send(out, bytes.clone());
