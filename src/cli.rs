@@ -30,6 +30,12 @@ pub(crate) struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Run the server: SIP on the configured listeners, until SIGINT or SIGTERM.
+    Serve {
+        /// Run on the embedded defaults: SQLite in ./var, simulated hubs.
+        #[arg(long)]
+        demo: bool,
+    },
     /// Validate the configuration and print the effective configuration as TOML, with
     /// secrets shown as "***".
     CheckConfig {
@@ -108,6 +114,11 @@ fn dispatch(
     let load = |demo| LoadOptions::for_process(cli.config.clone(), demo, env);
     match cli.command {
         Command::CheckConfig { demo } => check_config(&load(demo)?, out),
+        Command::Serve { demo } => {
+            let config = Config::load(&load(demo)?)?;
+            crate::logging::init(&config.log)?;
+            crate::serve::run(&config, demo)
+        }
     }
 }
 

@@ -4,6 +4,8 @@
 mod cli;
 mod config;
 mod logging;
+mod serve;
+mod sip;
 
 use std::process::ExitCode;
 

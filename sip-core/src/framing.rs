@@ -54,6 +54,12 @@ impl StreamFramer {
         self.buf.len()
     }
 
+    /// The octets received but not yet framed (after an error: the start of the message
+    /// that could not be framed, for building its error response).
+    pub fn peek(&self) -> &[u8] {
+        &self.buf
+    }
+
     /// The next complete frame, `Ok(None)` when more octets are needed, or an error after
     /// which the connection must be answered (400/513 where possible) and closed: the
     /// stream cannot be resynchronised.

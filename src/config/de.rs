@@ -93,11 +93,6 @@ pub(crate) mod optional_socket_addr {
                 "invalid socket address {s:?} (expected IP:PORT, e.g. 127.0.0.1:22222, or \"\" to disable)"
             ))
         })?;
-        if addr.port() == 0 {
-            return Err(de::Error::custom(format!(
-                "invalid socket address {s:?}: port 0"
-            )));
-        }
         Ok(Some(addr))
     }
 }
@@ -124,11 +119,6 @@ pub(crate) fn socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr,
             "invalid socket address {s:?} (expected IP:PORT, e.g. 0.0.0.0:8083)"
         ))
     })?;
-    if addr.port() == 0 {
-        return Err(de::Error::custom(format!(
-            "invalid socket address {s:?}: port 0"
-        )));
-    }
     Ok(addr)
 }
 

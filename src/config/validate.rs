@@ -62,6 +62,10 @@ impl Bind {
     }
 
     fn overlaps(&self, other: &Bind) -> bool {
+        // Port 0 asks the kernel for a free port, which never collides.
+        if self.addr.port() == 0 || other.addr.port() == 0 {
+            return false;
+        }
         let (a, b) = (self.ports(), other.ports());
         let same_ip = self.addr.ip() == other.addr.ip()
             || self.addr.ip().is_unspecified()

@@ -94,9 +94,8 @@ impl FromStr for ListenAddr {
         let addr = addr
             .parse::<SocketAddr>()
             .map_err(|_| bad("not an IP:PORT pair (host names are not accepted)"))?;
-        if addr.port() == 0 {
-            return Err(bad("port 0"));
-        }
+        // Port 0 is allowed: the kernel picks a free port, which `vss serve` logs
+        // ("SIP listening"); tests and side-by-side instances use it.
         Ok(Self { transport, addr })
     }
 }
@@ -316,7 +315,6 @@ mod tests {
             ("udp:1.2.3:5060", "not an IP:PORT"),
             ("udp:example.com:5060", "host names are not accepted"),
             ("udp:0.0.0.0", "not an IP:PORT"),
-            ("udp:0.0.0.0:0", "port 0"),
             ("udp:0.0.0.0:70000", "not an IP:PORT"),
             ("", "no transport"),
         ] {

@@ -1,0 +1,74 @@
+//! `vss serve`: everything in one process, started in order and stopped in order.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sip_core::transaction::{Config as TransactionConfig, TransactionLayer};
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::sip::server::SipCore;
+use crate::sip::transport::{StreamLimits, Transports};
+
+/// Messages waiting between the transports and the SIP core before new ones are dropped.
+const INBOUND_QUEUE: usize = 65_536;
+
+/// Run the server until SIGINT or SIGTERM.
+pub(crate) fn run(config: &Config, demo: bool) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("vss")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config, demo))
+}
+
+async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), demo, domain = %config.sip.domain, "vss starting");
+    let (transports, inbound) =
+        Transports::bind(&config.sip, StreamLimits::default(), INBOUND_QUEUE)
+            .await
+            .context("cannot open the SIP sockets")?;
+    let layer_config = TransactionConfig {
+        t1: Duration::from_millis(config.sip.t1_ms),
+        t2: Duration::from_millis(config.sip.t2_ms),
+        t4: Duration::from_millis(config.sip.t4_ms),
+        tag_secret: rand::random(),
+        ..TransactionConfig::default()
+    };
+    let layer = TransactionLayer::new(layer_config).context("transaction timers")?;
+    let core = SipCore::new(layer, transports, &config.sip.user_agent);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let core_task = tokio::spawn(core.run(inbound, stop_rx));
+    tracing::info!("vss ready");
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), core_task).await;
+    tracing::info!("vss stopped");
+    Ok(())
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM (systemd, kill).
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops vss");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
