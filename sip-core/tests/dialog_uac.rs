@@ -1,6 +1,8 @@
 //! UAC dialogs (RFC 3261 §12.1.2, §12.2.1, §13.2.2.4): creation from 1xx/2xx, route set
 //! order, loose and strict routing, CSeq numbering, target refresh, termination.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a failed expectation is a failed test
+
 use bytes::Bytes;
 use sip_core::dialog::{Dialog, DialogState, Role};
 use sip_core::transaction::{Config, Peer, TransactionLayer, new_branch};

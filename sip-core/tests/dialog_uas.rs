@@ -1,6 +1,8 @@
 //! UAS dialogs (RFC 3261 §12.1.1, §12.2.2) and the `Dialogs` map: route set order, CSeq
 //! order (500), target refresh, requests from the UAS, and 481 for unknown dialogs.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a failed expectation is a failed test
+
 use bytes::Bytes;
 use sip_core::dialog::{Dialog, DialogId, DialogState, Dialogs, Role};
 use sip_core::{Error, HeaderName, Message, Method, Request, Response, StatusCode};

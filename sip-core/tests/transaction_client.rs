@@ -1,6 +1,8 @@
 //! Client transactions (RFC 3261 §17.1, RFC 6026 §8.4), one layer driven by hand on a
 //! simulated clock: retransmission schedules, timeouts, ACK for non-2xx, Accepted.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a failed expectation is a failed test
+
 mod transaction_support;
 
 use sip_core::transaction::{

@@ -1,6 +1,8 @@
 //! Two transaction layers back to back through an in-memory lossy link on a simulated
 //! clock: whole exchanges, with messages lost, over UDP and TCP.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a failed expectation is a failed test
+
 mod transaction_support;
 
 use sip_core::transaction::{Config, Event, ServerKey, TransactionKey, cancel_for};

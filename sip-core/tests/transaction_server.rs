@@ -2,6 +2,8 @@
 //! a simulated clock: 100 Trying, retransmission absorption, Timers G/H/I/J/L, the 2xx
 //! retransmission and its ACK, CANCEL, RFC 2543 matching, overload.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a failed expectation is a failed test
+
 mod transaction_support;
 
 use bytes::Bytes;

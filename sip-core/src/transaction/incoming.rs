@@ -158,7 +158,6 @@ impl TransactionLayer {
         let response = layer_response(&request, status, &tag);
         if self.len() >= self.config.max_transactions {
             // Under overload the CANCEL is still answered, statelessly: it sheds load.
-            self.out.stats.overload_rejections += 1;
             self.out.transmits.push_back(Transmit {
                 dest: reply_peer(&via, &source),
                 payload: response.to_bytes(),
@@ -166,12 +165,10 @@ impl TransactionLayer {
             });
         } else if let Some(key) = self.create_server(&request, &via, &source, true)
             && let Some(tx) = self.servers.get_mut(key.0)
-        {
-            if let Ok(Next::Terminate) =
+            && let Ok(Next::Terminate) =
                 tx.send_response(now, &self.config, &mut self.out, &response)
-            {
-                self.remove_server(key.0);
-            }
+        {
+            self.remove_server(key.0);
         }
         if let Some((_, invite, _, true)) = target {
             self.out.events.push_back(Event::Cancelled {
