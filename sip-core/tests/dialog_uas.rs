@@ -288,3 +288,28 @@ fn a_request_without_contact_cannot_create_a_uas_dialog() {
         Some(Error::MissingHeader("Contact"))
     );
 }
+
+#[test]
+fn cseq_spaces_are_per_direction() -> R {
+    // The UAC's INVITE and the UAS's own re-INVITE both carry CSeq 1: a response to the
+    // UAS's request is not a response to the initial request.
+    let mut inv = invite();
+    inv.headers.set(HeaderName::CSeq, "1 INVITE");
+    let mut d = Dialog::uas(&inv, "a6c85cf")?;
+    let reinvite = d.create_request(Method::Invite)?;
+    assert_eq!(reinvite.headers.cseq()?.seq, 1);
+    let mut ok = Response::new(StatusCode::OK);
+    for h in reinvite.headers.iter() {
+        ok.headers.push_header(h.clone());
+    }
+    ok.headers
+        .set(HeaderName::Contact, "<sip:alice@203.0.113.8>");
+    d.handle_response(&ok)?;
+    assert_eq!(
+        d.state(),
+        DialogState::Early,
+        "only the UAS's own 2xx confirms"
+    );
+    assert_eq!(d.remote_target().to_string(), "sip:alice@203.0.113.8");
+    Ok(())
+}

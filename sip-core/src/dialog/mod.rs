@@ -287,7 +287,10 @@ impl Dialog {
     pub fn handle_response(&mut self, response: &Response) -> Result<()> {
         let cseq = response.headers.cseq()?;
         let status = response.status;
-        let initial = cseq.seq == self.initial_seq && cseq.method == self.initial_method;
+        // CSeq spaces are per direction: only the UAC sent the initial request.
+        let initial = self.role == Role::Uac
+            && cseq.seq == self.initial_seq
+            && cseq.method == self.initial_method;
         if self.state == DialogState::Early && initial && status.is_final() && !status.is_success()
         {
             self.state = DialogState::Terminated;
@@ -325,7 +328,10 @@ impl Dialog {
     /// local contact.
     pub fn handle_sent_response(&mut self, response: &Response) -> Result<()> {
         let cseq = response.headers.cseq()?;
-        if cseq.seq != self.initial_seq || cseq.method != self.initial_method {
+        if self.role != Role::Uas
+            || cseq.seq != self.initial_seq
+            || cseq.method != self.initial_method
+        {
             return Ok(());
         }
         if let Some(contact) = first_contact(&response.headers)? {
