@@ -445,3 +445,40 @@ fn stateless_sends_carry_no_transaction() {
     assert!(h.layer.is_empty());
     assert_eq!(h.layer.poll_timeout(), None);
 }
+
+#[test]
+fn final_responses_complete_from_calling_and_from_proceeding() {
+    // INVITE: Calling → Completed without a provisional response.
+    let mut h = Harness::new(Config::default());
+    let inv = invite(Transport::Udp, &branch(18));
+    let ikey = h
+        .layer
+        .send_request(h.now, inv.clone(), uas(Transport::Udp))
+        .expect("sent");
+    h.drain();
+    h.receive(reply(&inv, 503), uas(Transport::Udp));
+    assert_eq!(h.layer.client_state(&ikey), Some(ClientState::Completed));
+    assert_eq!(h.count("ACK"), 1);
+    h.run_for(secs(5.0));
+    assert_eq!(h.count("INVITE"), 1, "Timer A stopped");
+
+    // Non-INVITE: Trying → Proceeding → Completed, Timer E stopped by the final.
+    let opt = options(Transport::Udp, &branch(19));
+    let okey = h
+        .layer
+        .send_request(h.now, opt.clone(), uas(Transport::Udp))
+        .expect("sent");
+    h.drain();
+    h.receive(reply(&opt, 100), uas(Transport::Udp));
+    assert_eq!(h.layer.client_state(&okey), Some(ClientState::Proceeding));
+    h.run_for(ms(600));
+    assert_eq!(h.count("OPTIONS"), 2, "E fired once in Proceeding");
+    h.receive(reply(&opt, 404), uas(Transport::Udp));
+    assert_eq!(h.layer.client_state(&okey), Some(ClientState::Completed));
+    h.run_to_end();
+    assert_eq!(h.count("OPTIONS"), 2);
+    assert!(
+        !h.events.iter().any(|e| matches!(e, Event::Timeout { .. })),
+        "no Timer F after the final response"
+    );
+}
