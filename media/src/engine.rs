@@ -68,7 +68,6 @@ struct SessionCtl {
     key: u64,
     worker: usize,
     created: SystemTime,
-    started: Instant,
     last_signal: SystemTime,
     tags: [Option<Arc<str>>; 2],
     streams: Vec<StreamCtl>,
@@ -170,7 +169,6 @@ impl MediaEngine {
             key,
             worker,
             created: SystemTime::now(),
-            started: Instant::now(),
             last_signal: SystemTime::now(),
             tags: [None, None],
             streams: Vec::new(),
@@ -196,7 +194,7 @@ impl MediaEngine {
                 "answer has more m= lines than the offer",
             ));
         }
-        if descs.iter().all(|d| d.rejected) && descs.is_empty() {
+        if descs.is_empty() {
             return Err(MediaError::NotAcceptable("no media description"));
         }
         let worker = self.worker(s)?;
@@ -507,7 +505,6 @@ impl MediaEngine {
         drop(ports);
         let mut stats = Self::session_stats(call_id, &s, streams?);
         stats.recording_report = report;
-        let _ = s.started;
         Ok(stats)
     }
 }

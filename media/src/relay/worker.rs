@@ -447,7 +447,7 @@ impl Worker {
             }
         }
         self.free_slots.push(slot);
-        let _ = sess.key;
+        tracing::debug!(key = sess.key, "relay session removed");
         sess.relay.stats(now)
     }
 }
