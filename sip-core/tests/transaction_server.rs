@@ -589,3 +589,29 @@ fn transport_error_on_a_server_transaction() {
 }
 
 use sip_core::Response;
+
+#[test]
+fn live_transactions_keep_no_reference_to_the_received_datagram() {
+    // A transaction outlives its request by up to 64*T1; it must not pin the datagram
+    // (up to 64 KiB) it was parsed from once the TU has let go of the request.
+    let mut h = Harness::new(Config::default());
+    for (n, req) in [
+        (21, invite(Transport::Udp, &branch(21))),
+        (22, options(Transport::Udp, &branch(22))),
+        (23, make_request("OPTIONS", Transport::Udp, "old2543", 9)),
+    ] {
+        let raw = Bytes::from(req.to_bytes().to_vec());
+        h.receive_bytes(&raw, uac(Transport::Udp));
+        let key = h.last_server_key();
+        let request = h.last_request();
+        h.layer
+            .send_response(h.now, &key, reply(&request, 200))
+            .expect("200");
+        h.drain();
+        assert!(!raw.is_unique(), "{n}: the TU still holds the request");
+        drop(request);
+        h.events.clear();
+        assert!(h.layer.server_state(&key).is_some(), "{n}: still live");
+        assert!(raw.is_unique(), "{n}: the datagram is no longer referenced");
+    }
+}

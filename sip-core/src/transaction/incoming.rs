@@ -4,7 +4,7 @@
 use super::build::{layer_response, reply_peer};
 use super::event::Event;
 use super::layer::{Next, TransactionLayer};
-use super::matching::Want;
+use super::matching::{ViaKey, Want};
 use super::server::{RequestIds, ServerTx};
 use super::stamp::stamp;
 use super::types::{Peer, ServerKey, ServerState, Transmit};
@@ -67,7 +67,7 @@ impl TransactionLayer {
     ) -> Option<ServerKey> {
         let rfc3261 = via.has_rfc3261_branch();
         let ids = if request.method == Method::Invite || !rfc3261 {
-            Some(Box::new(RequestIds::of(request)?))
+            Some(Box::new(RequestIds::of(request, !rfc3261)?))
         } else {
             None
         };
@@ -78,7 +78,7 @@ impl TransactionLayer {
             ServerTx::new(
                 ServerKey(k),
                 method,
-                via.clone(),
+                ViaKey::of(via),
                 rfc3261,
                 ids,
                 reply_to,

@@ -2,13 +2,59 @@
 //! with the RFC 2543 fallback), the ACK for a 2xx to its INVITE (RFC 6026 §7.1), and
 //! responses to client transactions (§17.1.3).
 
-use super::build::{same_sent_by, same_via};
+use super::build::same_sent_by;
 use super::layer::TransactionLayer;
 use super::server::ServerTx;
 use super::types::ServerState;
-use crate::header::Via;
+use crate::header::{Transport, Via};
 use crate::message::{Request, Response};
 use crate::method::Method;
+
+/// What a server transaction remembers of the top Via of its request: the transport,
+/// the sent-by and the branch, copied out of the datagram so that a transaction never
+/// keeps a large message alive after the TU let go of it.
+pub(super) struct ViaKey {
+    /// The sent-by host, then the branch.
+    text: Box<[u8]>,
+    host_len: usize,
+    branch: bool,
+    port: u16,
+    transport: Transport,
+}
+
+impl ViaKey {
+    pub(super) fn of(via: &Via) -> ViaKey {
+        let host = via.host();
+        let branch = via.branch();
+        let mut text = Vec::with_capacity(host.len() + branch.map_or(0, <[u8]>::len));
+        text.extend_from_slice(host);
+        if let Some(b) = branch {
+            text.extend_from_slice(b);
+        }
+        ViaKey {
+            text: text.into_boxed_slice(),
+            host_len: host.len(),
+            branch: branch.is_some(),
+            port: via.port().unwrap_or_else(|| via.transport().default_port()),
+            transport: via.transport(),
+        }
+    }
+
+    pub(super) fn branch(&self) -> Option<&[u8]> {
+        self.branch.then(|| &self.text[self.host_len..])
+    }
+
+    /// Same sent-by (RFC 3261 §17.2.3): host, case-insensitive, and port (defaulted).
+    pub(super) fn same_sent_by(&self, via: &Via) -> bool {
+        self.text[..self.host_len].eq_ignore_ascii_case(via.host())
+            && self.port == via.port().unwrap_or_else(|| via.transport().default_port())
+    }
+
+    /// The same top Via for RFC 2543 matching: transport, sent-by and branch.
+    pub(super) fn same_via(&self, via: &Via) -> bool {
+        self.transport == via.transport() && self.same_sent_by(via) && self.branch() == via.branch()
+    }
+}
 
 /// Which server transaction a request is looking for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,7 +85,7 @@ impl TransactionLayer {
             let branch = via.branch()?;
             return self.server_branches.get(branch).iter().copied().find(|&i| {
                 self.servers.get_index(i).is_some_and(|tx| {
-                    tx.rfc3261 && same_sent_by(&tx.via, via) && want.accepts(tx, request)
+                    tx.rfc3261 && tx.via.same_sent_by(via) && want.accepts(tx, request)
                 })
             });
         }
@@ -71,8 +117,8 @@ impl TransactionLayer {
                     && ids.cseq == seq
                     && ids.from_tag.as_deref() == from_tag
                     && expected_to_tag == to_tag
-                    && ids.uri == request.uri
-                    && same_via(&tx.via, via)
+                    && ids.uri.as_ref() == Some(&request.uri)
+                    && tx.via.same_via(via)
             })
     }
 
@@ -117,5 +163,29 @@ impl TransactionLayer {
             })
         });
         Some((found, stray_2xx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Result;
+
+    #[test]
+    fn via_key_compares_like_the_via() -> Result<()> {
+        let key = ViaKey::of(&Via::parse("SIP/2.0/UDP Host.Example.com;branch=z9hG4bK1")?);
+        assert_eq!(key.branch(), Some(&b"z9hG4bK1"[..]));
+        let same = Via::parse("SIP/2.0/UDP host.example.com:5060;branch=z9hG4bK1;rport")?;
+        assert!(key.same_sent_by(&same) && key.same_via(&same));
+        let port = Via::parse("SIP/2.0/UDP host.example.com:5070;branch=z9hG4bK1")?;
+        assert!(!key.same_sent_by(&port));
+        let tcp = Via::parse("SIP/2.0/TCP host.example.com;branch=z9hG4bK1")?;
+        assert!(key.same_sent_by(&tcp) && !key.same_via(&tcp));
+        let other = Via::parse("SIP/2.0/UDP host.example.com;branch=z9hG4bK2")?;
+        assert!(!key.same_via(&other));
+        let bare = ViaKey::of(&Via::parse("SIP/2.0/UDP 192.0.2.1")?);
+        assert_eq!(bare.branch(), None);
+        assert!(bare.same_via(&Via::parse("SIP/2.0/UDP 192.0.2.1:5060")?));
+        Ok(())
     }
 }

@@ -6,9 +6,9 @@ use super::client::next_deadline;
 use super::error::{Result, TransactionError};
 use super::event::Event;
 use super::layer::{Next, Out};
+use super::matching::ViaKey;
 use super::timers::{Armed, Side, Slot, TimerSlots};
 use super::types::{Peer, ServerKey, ServerState, Timer, TransactionKey, Transmit};
-use crate::header::Via;
 use crate::message::{Request, Response};
 use crate::method::Method;
 use crate::uri::Uri;
@@ -23,18 +23,26 @@ pub(super) struct RequestIds {
     pub(super) from_tag: Option<Box<[u8]>>,
     pub(super) to_tag: Option<Box<[u8]>>,
     pub(super) cseq: u32,
-    pub(super) uri: Uri,
+    /// The Request-URI, for RFC 2543 matching only.
+    pub(super) uri: Option<Uri>,
 }
 
 impl RequestIds {
-    pub(super) fn of(request: &Request) -> Option<RequestIds> {
+    /// The identifiers of `request`, copied out of its datagram (see [`ViaKey`]); the
+    /// Request-URI only when `rfc2543` matching needs it.
+    pub(super) fn of(request: &Request, rfc2543: bool) -> Option<RequestIds> {
         let h = &request.headers;
+        let uri = if rfc2543 {
+            Some(Uri::parse(Bytes::copy_from_slice(request.uri.as_bytes())).ok()?)
+        } else {
+            None
+        };
         Some(RequestIds {
-            call_id: h.call_id().ok()?.clone(),
+            call_id: Bytes::copy_from_slice(h.call_id().ok()?),
             from_tag: h.from().ok()?.tag().map(Box::from),
             to_tag: h.to().ok()?.tag().map(Box::from),
             cseq: h.cseq().ok()?.seq,
-            uri: request.uri.clone(),
+            uri,
         })
     }
 }
@@ -45,7 +53,7 @@ pub(super) struct ServerTx {
     pub(super) method: Method,
     pub(super) state: ServerState,
     /// The top Via as received (before `received`/`rport`), for matching.
-    pub(super) via: Via,
+    pub(super) via: ViaKey,
     /// Whether the transaction is matched by branch (else by the RFC 2543 rules).
     pub(super) rfc3261: bool,
     /// Kept for INVITE (2xx ACK matching) and for RFC 2543 matching.
@@ -66,7 +74,7 @@ impl ServerTx {
     pub(super) fn new(
         key: ServerKey,
         method: Method,
-        via: Via,
+        via: ViaKey,
         rfc3261: bool,
         ids: Option<Box<RequestIds>>,
         reply_to: Peer,
