@@ -313,3 +313,31 @@ fn cseq_spaces_are_per_direction() -> R {
     assert_eq!(d.remote_target().to_string(), "sip:alice@203.0.113.8");
     Ok(())
 }
+
+#[test]
+fn dialogs_do_not_pin_the_messages_they_came_from() -> R {
+    // A dialog lives as long as its call: it copies what it keeps.
+    let raw = Bytes::from(invite().to_bytes().to_vec());
+    let Message::Request(inv) = Message::parse_datagram(raw.clone())? else {
+        return Err("not a request".into());
+    };
+    let uas = Dialog::uas(&inv, "a6c85cf")?;
+    let ok_raw = {
+        // Built from the INVITE, so it shares its buffer; only its printed copy stays.
+        let mut ok = Response::from_request(&inv, StatusCode::OK);
+        ok.set_to_tag("a6c85cf");
+        ok.headers.push(HeaderName::Contact, "<sip:bob@192.0.2.4>");
+        Bytes::from(ok.to_bytes().to_vec())
+    };
+    let Message::Response(ok) = Message::parse_datagram(ok_raw.clone())? else {
+        return Err("not a response".into());
+    };
+    let uac = Dialog::uac(&inv, &ok)?;
+    assert!(!raw.is_unique());
+    drop((inv, ok));
+    assert!(raw.is_unique(), "the INVITE's datagram is free");
+    assert!(ok_raw.is_unique(), "the 2xx's datagram is free");
+    assert_eq!(uas.route_set().len(), 2);
+    assert_eq!(uac.remote_target().to_string(), "sip:bob@192.0.2.4");
+    Ok(())
+}

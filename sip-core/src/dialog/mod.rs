@@ -91,6 +91,18 @@ fn first_contact(headers: &crate::header::Headers) -> Result<Option<&NameAddr>> 
     }
 }
 
+/// A copy of an address in its own buffer. Dialogs last as long as calls; an address
+/// that slices the received message would keep the whole datagram alive that long.
+fn owned_addr(a: &NameAddr) -> NameAddr {
+    NameAddr::parse_single(&Bytes::copy_from_slice(a.as_bytes()), "address")
+        .unwrap_or_else(|_| a.clone())
+}
+
+/// A copy of a URI in its own buffer (see [`owned_addr`]).
+fn owned_uri(u: &Uri) -> Uri {
+    Uri::parse(Bytes::copy_from_slice(u.as_bytes())).unwrap_or_else(|_| u.clone())
+}
+
 fn tag_bytes(tag: Option<&[u8]>) -> Bytes {
     tag.map(Bytes::copy_from_slice).unwrap_or_default()
 }
@@ -117,21 +129,21 @@ impl Dialog {
             reason: "a UAC must tag its From (RFC 3261 §8.1.1.3)",
         })?;
         let remote_target = match first_contact(&response.headers)? {
-            Some(c) => c.uri().clone(),
-            None if status.is_provisional() => request.uri.clone(),
+            Some(c) => owned_uri(c.uri()),
+            None if status.is_provisional() => owned_uri(&request.uri),
             None => return Err(Error::MissingHeader("Contact")),
         };
         let mut route_set: Vec<NameAddr> = response
             .headers
             .addr_list(&HeaderName::RecordRoute)?
             .into_iter()
-            .cloned()
+            .map(owned_addr)
             .collect();
         route_set.reverse();
         let cseq = request.headers.cseq()?;
         Ok(Dialog {
             id: DialogId {
-                call_id: request.headers.call_id()?.clone(),
+                call_id: Bytes::copy_from_slice(request.headers.call_id()?),
                 local_tag: Bytes::copy_from_slice(local_tag),
                 remote_tag: Bytes::copy_from_slice(remote_tag),
             },
@@ -143,12 +155,12 @@ impl Dialog {
             },
             local_seq: Some(cseq.seq),
             remote_seq: None,
-            local_uri: from.clone(),
-            remote_uri: to.clone(),
+            local_uri: owned_addr(from),
+            remote_uri: owned_addr(to),
             remote_target,
             route_set,
             secure: request.uri.scheme() == Scheme::Sips,
-            local_contact: first_contact(&request.headers)?.cloned(),
+            local_contact: first_contact(&request.headers)?.map(owned_addr),
             initial_seq: cseq.seq,
             initial_method: cseq.method.clone(),
         })
@@ -163,18 +175,18 @@ impl Dialog {
         let to = request.headers.to()?;
         let remote_target = first_contact(&request.headers)?
             .ok_or(Error::MissingHeader("Contact"))?
-            .uri()
-            .clone();
+            .uri();
+        let remote_target = owned_uri(remote_target);
         let route_set = request
             .headers
             .addr_list(&HeaderName::RecordRoute)?
             .into_iter()
-            .cloned()
+            .map(owned_addr)
             .collect();
         let cseq = request.headers.cseq()?;
         Ok(Dialog {
             id: DialogId {
-                call_id: request.headers.call_id()?.clone(),
+                call_id: Bytes::copy_from_slice(request.headers.call_id()?),
                 local_tag: Bytes::copy_from_slice(local_tag.as_bytes()),
                 remote_tag: tag_bytes(from.tag()),
             },
@@ -183,7 +195,7 @@ impl Dialog {
             local_seq: None,
             remote_seq: Some(cseq.seq),
             local_uri: to.with_param("tag", Some(local_tag)),
-            remote_uri: from.clone(),
+            remote_uri: owned_addr(from),
             remote_target,
             route_set,
             secure: request.uri.scheme() == Scheme::Sips,
@@ -270,7 +282,7 @@ impl Dialog {
         if is_target_refresh(&request.method)
             && let Some(contact) = first_contact(&request.headers)?
         {
-            self.remote_target = contact.uri().clone();
+            self.remote_target = owned_uri(contact.uri());
         }
         Ok(())
     }
@@ -308,7 +320,7 @@ impl Dialog {
                     .headers
                     .addr_list(&HeaderName::RecordRoute)?
                     .into_iter()
-                    .cloned()
+                    .map(owned_addr)
                     .collect();
                 routes.reverse();
                 self.route_set = routes;
@@ -318,7 +330,7 @@ impl Dialog {
         if (early_update || refresh)
             && let Some(contact) = first_contact(&response.headers)?
         {
-            self.remote_target = contact.uri().clone();
+            self.remote_target = owned_uri(contact.uri());
         }
         Ok(())
     }
@@ -335,7 +347,7 @@ impl Dialog {
             return Ok(());
         }
         if let Some(contact) = first_contact(&response.headers)? {
-            self.local_contact = Some(contact.clone());
+            self.local_contact = Some(owned_addr(contact));
         }
         let status = response.status;
         if self.state == DialogState::Early {
