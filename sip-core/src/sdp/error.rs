@@ -10,6 +10,9 @@ pub enum SdpError {
     /// The body holds no line at all.
     #[error("SDP body is empty")]
     Empty,
+    /// The body is larger than 4 GiB (offsets into it are 32-bit).
+    #[error("SDP body too large")]
+    TooLarge,
     /// The body is not UTF-8 (RFC 8866 §5 makes UTF-8 the default character set).
     #[error("SDP line {line}: not valid UTF-8")]
     NotUtf8 {

@@ -7,61 +7,80 @@ use bytes::Bytes;
 use super::attribute::{Attribute, Direction, Fmtp, Rtcp, RtpMap, parse_ptime};
 use super::connection::{Connection, parse_u64};
 use super::error::SdpError;
-use super::text::{as_str, is_line_safe, is_token, split_fields};
-use super::{Line, write_line};
+use super::text::{as_str, is_line_safe, is_token};
+use super::{Line, Val, write_line};
 
 /// A media description (RFC 8866 §5.14): `m=<media> <port>[/<count>] <proto> <fmt> ...`
 /// followed by its `i=`, `c=`, `b=`, `k=` and `a=` lines, kept in their order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Fields and lines are spans of the parsed body (shared, never copied); lines a setter
+/// writes are owned.
+#[derive(Debug, Clone)]
 pub struct MediaDescription {
-    media: Bytes,
+    src: Bytes,
+    media: (u32, u32),
     port: u16,
     port_count: Option<u16>,
-    proto: Bytes,
+    proto: (u32, u32),
     /// Everything after the proto field, verbatim (`0 8 101`).
-    formats: Bytes,
+    formats: (u32, u32),
     pub(crate) lines: Vec<Line>,
     /// 1-based line number of the `m=` line in the parsed body (0 when built by code).
     pub(crate) line_no: usize,
 }
 
 impl MediaDescription {
-    /// Parses the value of an `m=` line.
-    pub(crate) fn parse(value: &Bytes, line_no: usize) -> Option<Self> {
-        let mut f = split_fields(value);
-        let media = f.next().filter(|m| !m.is_empty())?;
-        let port_field = f.next()?;
-        let proto = f.next().filter(|p| !p.is_empty())?;
-        let (port, port_count) = match memchr::memchr(b'/', &port_field) {
+    /// Parses the `m=` line whose value is `src[start..end]`.
+    pub(crate) fn parse(src: &Bytes, start: usize, end: usize, line_no: usize) -> Option<Self> {
+        let v = src.get(start..end)?;
+        let sp1 = v.iter().position(|&b| b == b' ')?;
+        let sp2 = sp1 + 1 + v[sp1 + 1..].iter().position(|&b| b == b' ')?;
+        let sp3 = v[sp2 + 1..]
+            .iter()
+            .position(|&b| b == b' ')
+            .map(|i| sp2 + 1 + i);
+        let proto_end = sp3.unwrap_or(v.len());
+        if sp1 == 0 || proto_end == sp2 + 1 {
+            return None;
+        }
+        let port_field = &v[sp1 + 1..sp2];
+        let (port, port_count) = match port_field.iter().position(|&b| b == b'/') {
             Some(i) => (
                 parse_u16(&port_field[..i])?,
                 Some(parse_u16(&port_field[i + 1..])?),
             ),
-            None => (parse_u16(&port_field)?, None),
+            None => (parse_u16(port_field)?, None),
         };
-        let consumed = media.len() + port_field.len() + proto.len() + 3;
-        let formats = if consumed <= value.len() {
-            value.slice(consumed..)
-        } else {
-            Bytes::new()
+        let formats = match sp3 {
+            Some(i) => &v[i + 1..],
+            None => &[][..],
         };
-        if formats.split(|&b| b == b' ').any(|f| f.is_empty()) && !formats.is_empty() {
+        if !formats.is_empty() && formats.split(|&b| b == b' ').any(|f| f.is_empty()) {
             return None;
         }
+        let at = |a: usize, b: usize| ((start + a) as u32, (start + b) as u32);
         Some(Self {
-            media,
+            src: src.clone(),
+            media: at(0, sp1),
             port,
             port_count,
-            proto,
-            formats,
+            proto: at(sp2 + 1, proto_end),
+            formats: match sp3 {
+                Some(i) => at(i + 1, v.len()),
+                None => at(v.len(), v.len()),
+            },
             lines: Vec::with_capacity(8),
             line_no,
         })
     }
 
+    fn span(&self, (a, b): (u32, u32)) -> &[u8] {
+        self.src.get(a as usize..b as usize).unwrap_or_default()
+    }
+
     pub(crate) fn write_m_line(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"m=");
-        out.extend_from_slice(&self.media);
+        out.extend_from_slice(self.span(self.media));
         out.push(b' ');
         push_u16(out, self.port);
         if let Some(n) = self.port_count {
@@ -69,20 +88,21 @@ impl MediaDescription {
             push_u16(out, n);
         }
         out.push(b' ');
-        out.extend_from_slice(&self.proto);
-        if !self.formats.is_empty() {
+        out.extend_from_slice(self.span(self.proto));
+        let formats = self.span(self.formats);
+        if !formats.is_empty() {
             out.push(b' ');
-            out.extend_from_slice(&self.formats);
+            out.extend_from_slice(formats);
         }
         out.extend_from_slice(b"\r\n");
         for line in &self.lines {
-            write_line(line, out);
+            write_line(line, &self.src, out);
         }
     }
 
     /// The media type: `audio`, `video`, `application`, ...
     pub fn media_type(&self) -> &str {
-        as_str(&self.media)
+        as_str(self.span(self.media))
     }
 
     /// The transport port. Zero means the stream is rejected or disabled (RFC 3264 §6).
@@ -102,12 +122,14 @@ impl MediaDescription {
 
     /// The transport protocol: `RTP/AVP`, `RTP/SAVP`, `UDP/TLS/RTP/SAVPF`, ...
     pub fn proto(&self) -> &str {
-        as_str(&self.proto)
+        as_str(self.span(self.proto))
     }
 
     /// The media formats (payload type numbers for RTP), in order of preference.
     pub fn formats(&self) -> impl Iterator<Item = &str> {
-        as_str(&self.formats).split(' ').filter(|f| !f.is_empty())
+        as_str(self.span(self.formats))
+            .split(' ')
+            .filter(|f| !f.is_empty())
     }
 
     /// True when the stream is rejected or disabled (port zero, RFC 3264 §5.1).
@@ -150,7 +172,7 @@ impl MediaDescription {
 
     /// Every `a=` attribute, in order.
     pub fn attributes(&self) -> impl Iterator<Item = Attribute<'_>> {
-        attributes(&self.lines)
+        attributes(&self.src, &self.lines)
     }
 
     /// The first attribute with this name.
@@ -195,19 +217,20 @@ impl MediaDescription {
     /// Replaces (or adds, or with `None` removes) the `a=rtcp` attribute.
     pub fn set_rtcp(&mut self, rtcp: Option<&Rtcp>) {
         let line = rtcp.map(|r| attr_line("rtcp", Some(&r.to_string())));
-        replace_attribute(&mut self.lines, |a| a.name == "rtcp", line);
+        replace_attribute(&self.src, &mut self.lines, |a| a.name == "rtcp", line);
     }
 
     /// The direction written at media level, if any (see
     /// [`SessionDescription::media_direction`](super::SessionDescription::media_direction)
     /// for the effective one).
     pub fn direction(&self) -> Option<Direction> {
-        direction(&self.lines)
+        direction(&self.src, &self.lines)
     }
 
     /// Writes this direction at media level, replacing any direction attribute in place.
     pub fn set_direction(&mut self, dir: Direction) {
         replace_attribute(
+            &self.src,
             &mut self.lines,
             |a| Direction::from_name(a.name).is_some(),
             Some(attr_line(dir.as_str(), None)),
@@ -217,6 +240,7 @@ impl MediaDescription {
     /// Removes any media-level direction attribute.
     pub fn remove_direction(&mut self) {
         replace_attribute(
+            &self.src,
             &mut self.lines,
             |a| Direction::from_name(a.name).is_some(),
             None,
@@ -232,8 +256,9 @@ impl MediaDescription {
     /// point past the relay); returns how many were removed.
     pub fn remove_attributes(&mut self, name: &str) -> usize {
         let before = self.lines.len();
+        let src = &self.src;
         self.lines.retain(|l| match l {
-            Line::Other { kind: b'a', value } => Attribute::parse(value).name != name,
+            Line::Other { kind: b'a', value } => Attribute::parse(value.get(src)).name != name,
             _ => true,
         });
         before - self.lines.len()
@@ -252,15 +277,18 @@ impl MediaDescription {
     }
 }
 
-pub(crate) fn attributes(lines: &[Line]) -> impl Iterator<Item = Attribute<'_>> {
-    lines.iter().filter_map(|l| match l {
-        Line::Other { kind: b'a', value } => Some(Attribute::parse(value)),
+pub(crate) fn attributes<'a>(
+    src: &'a [u8],
+    lines: &'a [Line],
+) -> impl Iterator<Item = Attribute<'a>> {
+    lines.iter().filter_map(move |l| match l {
+        Line::Other { kind: b'a', value } => Some(Attribute::parse(value.get(src))),
         _ => None,
     })
 }
 
-pub(crate) fn direction(lines: &[Line]) -> Option<Direction> {
-    attributes(lines).find_map(|a| Direction::from_name(a.name))
+pub(crate) fn direction(src: &[u8], lines: &[Line]) -> Option<Direction> {
+    attributes(src, lines).find_map(|a| Direction::from_name(a.name))
 }
 
 pub(crate) fn attr_line(name: &str, value: Option<&str>) -> Line {
@@ -270,19 +298,20 @@ pub(crate) fn attr_line(name: &str, value: Option<&str>) -> Line {
     };
     Line::Other {
         kind: b'a',
-        value: Bytes::from(text),
+        value: Val::Owned(Bytes::from(text)),
     }
 }
 
 /// Replaces the first attribute matching `pred` with `new` (or removes it when `new` is
 /// `None`), drops any further matches, and appends `new` when nothing matched.
 pub(crate) fn replace_attribute(
+    src: &[u8],
     lines: &mut Vec<Line>,
     pred: impl Fn(&Attribute<'_>) -> bool,
     new: Option<Line>,
 ) {
     let matches = |l: &Line| match l {
-        Line::Other { kind: b'a', value } => pred(&Attribute::parse(value)),
+        Line::Other { kind: b'a', value } => pred(&Attribute::parse(value.get(src))),
         _ => false,
     };
     match lines.iter().position(matches) {
@@ -326,3 +355,15 @@ fn push_u16(out: &mut Vec<u8>, v: u16) {
     }
     out.extend_from_slice(&buf[i..]);
 }
+
+impl PartialEq for MediaDescription {
+    /// Two descriptions are equal when they print the same.
+    fn eq(&self, other: &Self) -> bool {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        self.write_m_line(&mut a);
+        other.write_m_line(&mut b);
+        a == b
+    }
+}
+
+impl Eq for MediaDescription {}

@@ -57,15 +57,32 @@ pub(crate) enum Line {
     /// Any other line: its type letter and the value after `=`, verbatim.
     Other {
         kind: u8,
-        value: Bytes,
+        value: Val,
     },
 }
 
-pub(crate) fn write_line(line: &Line, out: &mut Vec<u8>) {
+/// A line's value: a span of the parsed body (no copy, no reference count per line), or
+/// text a setter wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Val {
+    Span(u32, u32),
+    Owned(Bytes),
+}
+
+impl Val {
+    pub(crate) fn get<'a>(&'a self, src: &'a [u8]) -> &'a [u8] {
+        match self {
+            Val::Span(a, b) => src.get(*a as usize..*b as usize).unwrap_or_default(),
+            Val::Owned(b) => b,
+        }
+    }
+}
+
+pub(crate) fn write_line(line: &Line, src: &[u8], out: &mut Vec<u8>) {
     let (kind, value): (u8, &[u8]) = match line {
         Line::Origin(o) => (b'o', o.raw()),
         Line::Connection(c) => (b'c', c.raw()),
-        Line::Other { kind, value } => (*kind, value),
+        Line::Other { kind, value } => (*kind, value.get(src)),
     };
     out.push(kind);
     out.push(b'=');
@@ -74,8 +91,12 @@ pub(crate) fn write_line(line: &Line, out: &mut Vec<u8>) {
 }
 
 /// A parsed session description: session-level lines, then media descriptions.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Equality means "prints the same".
+#[derive(Debug, Clone)]
 pub struct SessionDescription {
+    /// The parsed body; unmodelled lines are spans of it.
+    src: Bytes,
     /// Session-level lines in order, starting with `v=`.
     lines: Vec<Line>,
     media: Vec<MediaDescription>,
@@ -92,8 +113,11 @@ impl SessionDescription {
 
     /// Parses a body held in [`Bytes`] without copying it.
     pub fn parse_bytes(body: Bytes) -> Result<Self, SdpError> {
+        if u32::try_from(body.len()).is_err() {
+            return Err(SdpError::TooLarge);
+        }
         // Almost every body is ASCII, and the ASCII check is much cheaper than UTF-8 decoding.
-        if !body.is_ascii()
+        if !is_ascii(&body)
             && let Err(e) = std::str::from_utf8(&body)
         {
             let line = 1 + memchr::memchr_iter(b'\n', &body[..e.valid_up_to()]).count();
@@ -131,36 +155,38 @@ impl SessionDescription {
                 return Err(SdpError::MalformedLine { line: line_no });
             }
             let kind = raw[0];
-            let value = body.slice(start + 2..stop);
+            let span = Val::Span((start + 2) as u32, stop as u32);
             if line_no == 1 {
                 // RFC 8866 §5.1: the description starts with v=0.
-                if kind != b'v' || &value[..] != b"0" {
+                if kind != b'v' || &raw[2..] != b"0" {
                     return Err(SdpError::BadVersion { line: 1 });
                 }
-                lines.push(Line::Other { kind, value });
+                lines.push(Line::Other { kind, value: span });
                 continue;
             }
             let line = match kind {
                 b'm' => {
-                    let m = MediaDescription::parse(&value, line_no)
+                    let m = MediaDescription::parse(&body, start + 2, stop, line_no)
                         .ok_or(SdpError::BadMedia { line: line_no })?;
                     media.push(m);
                     continue;
                 }
                 b'c' => Line::Connection(Box::new(
-                    Connection::parse(&value).ok_or(SdpError::BadConnection { line: line_no })?,
+                    Connection::parse(&body.slice(start + 2..stop))
+                        .ok_or(SdpError::BadConnection { line: line_no })?,
                 )),
                 b'o' if media.is_empty() && !has_origin => {
                     has_origin = true;
                     Line::Origin(Box::new(
-                        Origin::parse(&value).ok_or(SdpError::BadOrigin { line: line_no })?,
+                        Origin::parse(&body.slice(start + 2..stop))
+                            .ok_or(SdpError::BadOrigin { line: line_no })?,
                     ))
                 }
                 b'a' => {
-                    check_attribute(&value, line_no)?;
-                    Line::Other { kind, value }
+                    check_attribute(&raw[2..], line_no)?;
+                    Line::Other { kind, value: span }
                 }
-                _ => Line::Other { kind, value },
+                _ => Line::Other { kind, value: span },
             };
             match media.last_mut() {
                 Some(m) => m.lines.push(line),
@@ -184,6 +210,7 @@ impl SessionDescription {
             }
         }
         Ok(Self {
+            src: body,
             lines,
             media,
             trailing_blank: blanks,
@@ -200,7 +227,7 @@ impl SessionDescription {
     /// Appends the printed description to `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         for line in &self.lines {
-            write_line(line, out);
+            write_line(line, &self.src, out);
         }
         for m in &self.media {
             m.write_m_line(out);
@@ -290,7 +317,7 @@ impl SessionDescription {
 
     /// Session-level attributes, in order.
     pub fn attributes(&self) -> impl Iterator<Item = Attribute<'_>> {
-        attributes(&self.lines)
+        attributes(&self.src, &self.lines)
     }
 
     /// The first session-level attribute with this name.
@@ -300,12 +327,13 @@ impl SessionDescription {
 
     /// The session-level direction attribute, if one is written.
     pub fn direction(&self) -> Option<Direction> {
-        media::direction(&self.lines)
+        media::direction(&self.src, &self.lines)
     }
 
     /// Writes (or with `None` removes) the session-level direction attribute.
     pub fn set_direction(&mut self, dir: Option<Direction>) {
         replace_attribute(
+            &self.src,
             &mut self.lines,
             |a| Direction::from_name(a.name).is_some(),
             dir.map(|d| attr_line(d.as_str(), None)),
@@ -360,6 +388,14 @@ impl SessionDescription {
     }
 }
 
+impl PartialEq for SessionDescription {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_bytes() == other.to_bytes()
+    }
+}
+
+impl Eq for SessionDescription {}
+
 impl fmt::Display for SessionDescription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut out = Vec::with_capacity(512);
@@ -374,6 +410,19 @@ impl std::str::FromStr for SessionDescription {
     fn from_str(s: &str) -> Result<Self, SdpError> {
         Self::parse(s.as_bytes())
     }
+}
+
+/// `<[u8]>::is_ascii`, eight bytes at a time (the standard one runs byte by byte on
+/// short inputs here, and this check covers every byte of every body).
+fn is_ascii(b: &[u8]) -> bool {
+    let mut chunks = b.chunks_exact(8);
+    let mut acc = 0u64;
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        acc |= u64::from_ne_bytes(w);
+    }
+    acc & 0x8080_8080_8080_8080 == 0 && chunks.remainder().iter().all(u8::is_ascii)
 }
 
 /// Checks the attributes this module gives typed access to, so that a typed accessor

@@ -466,3 +466,18 @@ fn rfc4475_sdp_bodies() {
         Err(SdpError::MalformedLine { line: 2 })
     );
 }
+
+#[test]
+fn utf8_text_is_kept_and_invalid_utf8_rejected_anywhere() {
+    let body = SIPP.replace("s=-", "s=Café — réunion");
+    assert_eq!(parse(&body).to_string(), body);
+    for at in [0usize, 7, 8, 15, 16, 40] {
+        let mut b = SIPP.as_bytes().to_vec();
+        let i = at.min(b.len() - 1);
+        if b[i] == b'\r' || b[i] == b'\n' {
+            continue;
+        }
+        b[i] = 0xc3; // a lone UTF-8 lead byte
+        assert!(SessionDescription::parse(&b).is_err(), "byte {i}");
+    }
+}

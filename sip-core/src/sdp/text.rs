@@ -1,35 +1,11 @@
 //! Small text helpers shared by the SDP types.
 
-use bytes::Bytes;
-
 /// Views bytes the parser already checked as UTF-8 and split at ASCII delimiters.
 ///
 /// The fallback to `""` is unreachable for values produced by the parser; it exists so
 /// that no code path can panic on text.
 pub(crate) fn as_str(b: &[u8]) -> &str {
     std::str::from_utf8(b).unwrap_or("")
-}
-
-/// Splits a value on single spaces, as the SDP grammar separates fields (RFC 8866 §9).
-pub(crate) fn split_fields(value: &Bytes) -> impl Iterator<Item = Bytes> + '_ {
-    let mut start = 0usize;
-    let mut done = value.is_empty();
-    std::iter::from_fn(move || {
-        if done {
-            return None;
-        }
-        match value[start..].iter().position(|&b| b == b' ') {
-            Some(i) => {
-                let field = value.slice(start..start + i);
-                start += i + 1;
-                Some(field)
-            }
-            None => {
-                done = true;
-                Some(value.slice(start..))
-            }
-        }
-    })
 }
 
 /// True when `s` can be written as one SDP token (no space, no line break, not empty).
