@@ -16,7 +16,9 @@ pub(crate) const BATCH: usize = 32;
 /// Largest datagram accepted; anything longer is truncated and dropped.
 pub(crate) const MAX_DATAGRAM: usize = 2048;
 
-/// An epoll instance (level-triggered: a socket not fully drained is reported again).
+/// An epoll instance. Sockets are edge-triggered: every arriving datagram raises an
+/// event, so a reader that got fewer than [`BATCH`] datagrams has drained the socket, and
+/// epoll need not poll each reported socket a second time as level-triggered mode does.
 #[derive(Debug)]
 pub(crate) struct Epoll {
     fd: OwnedFd,
@@ -40,7 +42,7 @@ impl Epoll {
     /// Watches `fd` for input, reporting `token` when it is readable.
     pub(crate) fn add(&self, fd: RawFd, token: u64) -> io::Result<()> {
         let mut ev = libc::epoll_event {
-            events: libc::EPOLLIN as u32,
+            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
             u64: token,
         };
         // SAFETY: ev is a valid epoll_event for the duration of the call.

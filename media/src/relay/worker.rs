@@ -91,6 +91,7 @@ impl WorkerHandle {
                     new_tokens: Vec::new(),
                     retired: Vec::new(),
                     pending_removals: Vec::new(),
+                    backlog: Vec::new(),
                     epoll,
                     wake_rx,
                     commands: rx,
@@ -164,6 +165,8 @@ pub(super) struct Worker {
     pub(super) retired: Vec<(usize, UdpSocket)>,
     /// Removals answered once all their sockets are closed (io_uring mode).
     pub(super) pending_removals: Vec<PendingRemoval>,
+    /// Sockets left with queued datagrams after their share of a wake-up (epoll mode).
+    pub(super) backlog: Vec<usize>,
     pub(super) epoll: Epoll,
     pub(super) wake_rx: UnixStream,
     pub(super) commands: Receiver<Command>,
@@ -195,9 +198,13 @@ impl Worker {
         let mut batch = Batch::new();
         let mut next_tick = Instant::now() + TICK;
         loop {
-            let timeout = next_tick
-                .saturating_duration_since(Instant::now())
-                .as_millis();
+            let timeout = if self.backlog.is_empty() {
+                next_tick
+                    .saturating_duration_since(Instant::now())
+                    .as_millis()
+            } else {
+                0
+            };
             let n = match self
                 .epoll
                 .wait(&mut events, i32::try_from(timeout).unwrap_or(500))
@@ -218,6 +225,9 @@ impl Worker {
                 } else {
                     self.forward(now, token as usize, &mut batch);
                 }
+            }
+            for token in std::mem::take(&mut self.backlog) {
+                self.forward(now, token, &mut batch);
             }
             // Interrupt coalescing: under load, one wake-up per packet costs more than the
             // forwarding itself (context switches, wake-up locks). Waiting a little lets one
@@ -256,30 +266,41 @@ impl Worker {
             .fds
             .get(stream)
             .and_then(|f| f[leg.other().index()][channel.index()]);
-        // Level-triggered epoll: one batch per wake-up is enough; what remains is reported
-        // again, so one busy socket cannot starve the others.
-        let n = match batch.recv(fd) {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::debug!(error = %e, "recvmmsg failed");
-                return;
-            }
-        };
-        let mut any = false;
-        for i in 0..n.min(BATCH) {
-            let Some((data, src)) = batch.datagram(i) else {
-                continue;
+        // Edge-triggered epoll: read until a round comes back short of a full batch. A
+        // busy socket gets at most a few rounds before the others are served, since at
+        // most the datagrams queued by now are read.
+        for round in 0..4 {
+            let n = match batch.recv(fd) {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::debug!(error = %e, "recvmmsg failed");
+                    break;
+                }
             };
-            if let Verdict::Forward(dst) = sess
-                .relay
-                .handle_packet(now, stream, leg, channel, src, data)
-            {
-                batch.set_dest(i, dst);
-                any = true;
+            let mut any = false;
+            for i in 0..n.min(BATCH) {
+                let Some((data, src)) = batch.datagram(i) else {
+                    continue;
+                };
+                if let Verdict::Forward(dst) = sess
+                    .relay
+                    .handle_packet(now, stream, leg, channel, src, data)
+                {
+                    batch.set_dest(i, dst);
+                    any = true;
+                }
             }
-        }
-        if any && let Some(out) = out_fd {
-            batch.send(out);
+            if any && let Some(out) = out_fd {
+                batch.send(out);
+            }
+            if n < BATCH {
+                break;
+            }
+            if round == 3 {
+                // Still full: no new edge will come for what is queued, so come back to
+                // this socket after serving the others.
+                self.backlog.push(token);
+            }
         }
         self.flush_events(slot);
     }
