@@ -270,12 +270,12 @@ impl MediaEngine {
             return Ok(path.clone());
         }
         let cfg = &self.inner.config;
-        let path = recording_path(
+        let path = unused_path(recording_path(
             &cfg.recordings_dir,
             &cfg.recording_pattern,
             call_id,
             SystemTime::now(),
-        );
+        ));
         let tap = self
             .inner
             .recorder
@@ -350,6 +350,26 @@ impl MediaEngine {
             recording_report: None,
         }
     }
+}
+
+/// `path`, or `name-2.wav`, `name-3.wav`, ... if it exists: recording a call a second
+/// time (stop, then start again) must not overwrite the first file.
+fn unused_path(path: PathBuf) -> PathBuf {
+    if !path.exists() {
+        return path;
+    }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    (2..)
+        .map(|n| path.with_file_name(format!("{stem}-{n}{ext}")))
+        .find(|p| !p.exists())
+        .unwrap_or(path)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

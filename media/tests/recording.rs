@@ -170,3 +170,38 @@ fn opus_on_leg_b_is_decoded_into_the_right_channel() {
         matches!(finished, media::MediaEvent::RecordingFinished { report: r, .. } if r == report)
     );
 }
+
+#[test]
+fn recording_twice_keeps_both_files() {
+    let (e, _rx, _dir) = engine(31950..=31959, |_| {});
+    let (a, b) = (Endpoint::new(), Endpoint::new());
+    e.offer(
+        "rec-3",
+        "ta",
+        sdp("127.0.0.1", a.port(), "").as_bytes(),
+        &SdpOptions::default(),
+    )
+    .unwrap();
+    e.answer(
+        "rec-3",
+        "ta",
+        "tb",
+        sdp("127.0.0.1", b.port(), "").as_bytes(),
+        &SdpOptions::default(),
+    )
+    .unwrap();
+    let first = e.start_recording("rec-3").unwrap();
+    assert_eq!(
+        e.start_recording("rec-3").unwrap(),
+        first,
+        "starting twice is harmless"
+    );
+    let r1 = e.stop_recording("rec-3").unwrap();
+    assert!(e.stop_recording("rec-3").is_err(), "nothing to stop");
+    let second = e.start_recording("rec-3").unwrap();
+    assert_ne!(first, second);
+    let r2 = e.stop_recording("rec-3").unwrap();
+    assert!(r1.path.exists() && r2.path.exists());
+    assert!(hound::WavReader::open(&r1.path).is_ok() && hound::WavReader::open(&r2.path).is_ok());
+    e.delete("rec-3").unwrap();
+}
