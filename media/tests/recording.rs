@@ -205,3 +205,43 @@ fn recording_twice_keeps_both_files() {
     assert!(hound::WavReader::open(&r1.path).is_ok() && hound::WavReader::open(&r2.path).is_ok());
     e.delete("rec-3").unwrap();
 }
+
+#[test]
+fn the_file_plays_while_the_call_is_still_being_recorded() {
+    // What a crash would leave behind: the header is rewritten about once a second.
+    let (e, _rx, _dir) = engine(31960..=31969, |_| {});
+    let (a, b) = (Endpoint::new(), Endpoint::new());
+    e.offer(
+        "rec-4",
+        "ta",
+        sdp("127.0.0.1", a.port(), "").as_bytes(),
+        &SdpOptions::default(),
+    )
+    .unwrap();
+    let to_a = e
+        .answer(
+            "rec-4",
+            "ta",
+            "tb",
+            sdp("127.0.0.1", b.port(), "").as_bytes(),
+            &SdpOptions::default(),
+        )
+        .unwrap();
+    let path = e.start_recording("rec-4").unwrap();
+    let relay = relay_addr(&to_a);
+    let t0 = Instant::now();
+    let mut i = 0u16;
+    let mut frames = 0;
+    while t0.elapsed() < Duration::from_secs(5) && frames == 0 {
+        a.send(relay, &rtp(0, i, 160 * u32::from(i), 7, &[0x80; 160]));
+        i += 1;
+        std::thread::sleep(Duration::from_millis(20));
+        if let Ok(r) = hound::WavReader::open(&path) {
+            frames = r.duration();
+        }
+    }
+    assert!(frames > 0, "header updated while recording");
+    let report = e.stop_recording("rec-4").unwrap();
+    assert!(report.frames >= u64::from(frames));
+    e.delete("rec-4").unwrap();
+}
