@@ -36,6 +36,12 @@ pub(crate) enum Command {
         #[arg(long)]
         demo: bool,
     },
+    /// Bulk-provision slots and their SIP credentials into the database.
+    Provision {
+        /// What to provision.
+        #[command(subcommand)]
+        what: crate::provision::ProvisionCommand,
+    },
     /// Validate the configuration and print the effective configuration as TOML, with
     /// secrets shown as "***".
     CheckConfig {
@@ -78,8 +84,10 @@ pub(crate) fn run(
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = writeln!(err, "vss: error: {}", one_line(&e));
-            let bad_input =
-                e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<LogError>().is_some();
+            let bad_input = e.downcast_ref::<ConfigError>().is_some()
+                || e.downcast_ref::<LogError>().is_some()
+                || e.downcast_ref::<registrar::ProvisionError>()
+                    .is_some_and(registrar::ProvisionError::is_bad_input);
             ExitCode::from(if bad_input {
                 EXIT_BAD_INPUT
             } else {
@@ -114,6 +122,7 @@ fn dispatch(
     let load = |demo| LoadOptions::for_process(cli.config.clone(), demo, env);
     match cli.command {
         Command::CheckConfig { demo } => check_config(&load(demo)?, out),
+        Command::Provision { what } => crate::provision::run(&load(false)?, what, out),
         Command::Serve { demo } => {
             let config = Config::load(&load(demo)?)?;
             crate::logging::init(&config.log)?;

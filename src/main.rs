@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod logging;
+mod provision;
 mod serve;
 mod sip;
 
