@@ -33,6 +33,7 @@ async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
         t1: Duration::from_millis(config.sip.t1_ms),
         t2: Duration::from_millis(config.sip.t2_ms),
         t4: Duration::from_millis(config.sip.t4_ms),
+        force_rport: config.sip.force_rport,
         tag_secret: rand::random(),
         ..TransactionConfig::default()
     };

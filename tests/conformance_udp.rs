@@ -44,9 +44,17 @@ fn options(server: SocketAddr, socket: &UdpSocket, n: u32) -> Option<u16> {
     final_status(socket, Duration::from_secs(5)).map(|(c, _)| c)
 }
 
+/// Several RFC 4475 messages share a branch and sent-by, which makes the later ones
+/// retransmissions of the earlier ones (RFC 3261 §17.2.3). With T1 = 5 ms every server
+/// transaction is gone 64*T1 = 320 ms after its answer, so waiting that long between
+/// messages makes each one new.
+const TIMERS: &str = "t1_ms = 5\nt2_ms = 40\nt4_ms = 50\n";
+const TRANSACTION_LIFETIME: Duration = Duration::from_millis(400);
+
 #[test]
 fn torture_messages_over_udp() {
-    let server = common::Server::start(&common::loopback_config(""));
+    let config = common::loopback_config("").replace("[media]", &format!("{TIMERS}[media]"));
+    let server = common::Server::start(&config);
     let addr = server.addr("udp");
     let expected = std::fs::read_to_string(corpus().join("EXPECTED.tsv")).unwrap();
     let mut failures = Vec::new();
@@ -79,6 +87,7 @@ fn torture_messages_over_udp() {
             }
         }
         count += 1;
+        std::thread::sleep(TRANSACTION_LIFETIME);
         let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
         if options(addr, &probe, count) != Some(200) {
             failures.push(format!("after {file}: OPTIONS not answered 200"));

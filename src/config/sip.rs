@@ -39,6 +39,10 @@ pub(crate) struct SipConfig {
     pub(crate) t4_ms: u64,
     /// The `User-Agent`/`Server` header value; default `VSS/<version>`.
     pub(crate) user_agent: String,
+    /// Answer requests at the address and port they came from, as if every Via asked
+    /// for `rport` (RFC 3581; Kamailio's `force_rport`): slots behind NAT only hear
+    /// answers sent there. Default true.
+    pub(crate) force_rport: bool,
 }
 
 impl Default for SipConfig {
@@ -56,6 +60,7 @@ impl Default for SipConfig {
             t2_ms: DEFAULT_T2_MS,
             t4_ms: DEFAULT_T4_MS,
             user_agent: concat!("VSS/", env!("CARGO_PKG_VERSION")).to_owned(),
+            force_rport: true,
         }
     }
 }

@@ -89,12 +89,13 @@ fn copy_header(to: &mut Request, from: &Request, name: HeaderName, default: Opti
 /// (RFC 3261 §18.2.2, RFC 3581 §4): on a reliable transport, back on the same
 /// connection; otherwise to the source address (the `received` address) and to the
 /// source port when the client asked for `rport`, else to the sent-by port.
-pub(super) fn reply_peer(via: &Via, source: &Peer) -> Peer {
+pub(super) fn reply_peer(via: &Via, source: &Peer, force_rport: bool) -> Peer {
     if source.is_reliable() {
         return *source;
     }
     let port = match via.rport() {
         Some(_) => source.addr.port(),
+        None if force_rport => source.addr.port(),
         None => via.port().unwrap_or_else(|| via.transport().default_port()),
     };
     Peer {
@@ -218,19 +219,23 @@ Content-Length: 0\r\n\r\n";
         let src: SocketAddr = "203.0.113.9:40000".parse().map_err(|_| Error::Empty)?;
         let plain = Via::parse("SIP/2.0/UDP 10.0.0.1:5062;branch=z9hG4bKx")?;
         assert_eq!(
-            reply_peer(&plain, &Peer::udp(src)).addr.to_string(),
+            reply_peer(&plain, &Peer::udp(src), false).addr.to_string(),
             "203.0.113.9:5062"
         );
         let rport = Via::parse("SIP/2.0/UDP 10.0.0.1:5062;branch=z9hG4bKx;rport")?;
-        assert_eq!(reply_peer(&rport, &Peer::udp(src)).addr, src);
+        assert_eq!(reply_peer(&rport, &Peer::udp(src), false).addr, src);
+        assert_eq!(reply_peer(&plain, &Peer::udp(src), true).addr, src);
         let noport = Via::parse("SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKx")?;
-        assert_eq!(reply_peer(&noport, &Peer::udp(src)).addr.port(), 5060);
+        assert_eq!(
+            reply_peer(&noport, &Peer::udp(src), false).addr.port(),
+            5060
+        );
         let tcp = Peer {
             transport: crate::Transport::Tcp,
             addr: src,
             connection: Some(42),
         };
-        assert_eq!(reply_peer(&plain, &tcp), tcp);
+        assert_eq!(reply_peer(&plain, &tcp, false), tcp);
         Ok(())
     }
 

@@ -27,6 +27,11 @@ pub struct Config {
     pub max_transactions: usize,
     /// The Retry-After value, in seconds, of the 503 sent under overload.
     pub retry_after: u32,
+    /// Answer every request at the address and port it came from, as if its top Via
+    /// asked for `rport` (RFC 3581; Kamailio's `force_rport`). RFC 3261 §18.2.2 alone
+    /// sends UDP responses to the Via sent-by port, which a client behind NAT never
+    /// receives. Default false (the RFC behaviour); `vss serve` turns it on.
+    pub force_rport: bool,
     /// Secret bytes that make the To tags the layer invents (in its own answers to
     /// CANCEL and under overload) unpredictable. Fill it from a random source.
     pub tag_secret: [u8; 16],
@@ -42,6 +47,7 @@ impl Default for Config {
             send_trying: true,
             max_transactions: 100_000,
             retry_after: 5,
+            force_rport: false,
             tag_secret: [0; 16],
         }
     }

@@ -41,7 +41,7 @@ impl TransactionLayer {
         let Some(key) = self.create_server(&request, &via, &source, false) else {
             return;
         };
-        stamp(&mut request, &via, &source);
+        stamp(&mut request, &via, &source, self.config.force_rport);
         if request.method == Method::Invite && self.config.send_trying {
             // RFC 3261 §17.2.1: 100 (Trying) at once, built as §8.2.6 says.
             let trying = Response::from_request(&request, StatusCode::TRYING).to_bytes();
@@ -71,7 +71,7 @@ impl TransactionLayer {
         } else {
             None
         };
-        let reply_to = reply_peer(via, source);
+        let reply_to = reply_peer(via, source, self.config.force_rport);
         let call_id = ids.as_ref().map(|i| i.call_id.clone());
         let method = request.method.clone();
         let key = self.servers.insert_with(|k| {
@@ -106,7 +106,7 @@ impl TransactionLayer {
                 self.remove_server(key);
             }
             if to_tu {
-                stamp(&mut request, &via, &source);
+                stamp(&mut request, &via, &source, self.config.force_rport);
                 self.out.events.push_back(Event::Ack {
                     request,
                     source,
@@ -122,7 +122,7 @@ impl TransactionLayer {
             tx.on_2xx_ack(&mut self.out);
             Some(ServerKey(key))
         });
-        stamp(&mut request, &via, &source);
+        stamp(&mut request, &via, &source, self.config.force_rport);
         self.out.events.push_back(Event::Ack {
             request,
             source,
@@ -146,7 +146,7 @@ impl TransactionLayer {
                 let pending = tx.is_invite() && tx.state == ServerState::Proceeding;
                 (i, tx.key, tx.to_tag.clone(), pending)
             });
-        stamp(&mut request, &via, &source);
+        stamp(&mut request, &via, &source, self.config.force_rport);
         let (status, tag) = match &target {
             Some((_, _, Some(tag), _)) => {
                 (StatusCode::OK, String::from_utf8_lossy(tag).into_owned())
@@ -159,7 +159,7 @@ impl TransactionLayer {
         if self.len() >= self.config.max_transactions {
             // Under overload the CANCEL is still answered, statelessly: it sheds load.
             self.out.transmits.push_back(Transmit {
-                dest: reply_peer(&via, &source),
+                dest: reply_peer(&via, &source, self.config.force_rport),
                 payload: response.to_bytes(),
                 transaction: None,
             });
@@ -183,14 +183,14 @@ impl TransactionLayer {
     /// Retry-After (§21.5.4) rather than keep state for the request.
     fn reject_overloaded(&mut self, mut request: Request, via: &Via, source: Peer) {
         self.out.stats.overload_rejections += 1;
-        stamp(&mut request, via, &source);
+        stamp(&mut request, via, &source, self.config.force_rport);
         let tag = self.tags.next_tag();
         let mut response = layer_response(&request, StatusCode::SERVICE_UNAVAILABLE, &tag);
         response
             .headers
             .push(HeaderName::RetryAfter, self.config.retry_after.to_string());
         self.out.transmits.push_back(Transmit {
-            dest: reply_peer(via, &source),
+            dest: reply_peer(via, &source, self.config.force_rport),
             payload: response.to_bytes(),
             transaction: None,
         });

@@ -13,8 +13,18 @@ use std::fmt::Write;
 
 /// The stamped via-parm, or `None` when the Via needs nothing (the sent-by host is the
 /// source address and no `rport` was asked for).
-pub(super) fn stamped_bytes(via: &Via, source: std::net::SocketAddr) -> Option<BytesMut> {
-    let wants_rport = matches!(via.rport(), Some(None));
+pub(super) fn stamped_bytes(
+    via: &Via,
+    source: std::net::SocketAddr,
+    force_rport: bool,
+) -> Option<BytesMut> {
+    // With force_rport every request is treated as asking for rport (RFC 3581 §4), so
+    // the client sees in the response where it was answered.
+    let wants_rport = match via.rport() {
+        Some(None) => true,
+        Some(Some(p)) => force_rport && p != source.port(),
+        None => force_rport,
+    };
     if !wants_rport && via.host_ip() == Some(source.ip()) {
         return None;
     }
@@ -49,8 +59,8 @@ pub(super) fn stamped_bytes(via: &Via, source: std::net::SocketAddr) -> Option<B
 }
 
 /// Add `received`/`rport` to the request's top Via.
-pub(super) fn stamp(request: &mut Request, via: &Via, source: &Peer) {
-    let Some(bytes) = stamped_bytes(via, source.addr) else {
+pub(super) fn stamp(request: &mut Request, via: &Via, source: &Peer, force_rport: bool) {
+    let Some(bytes) = stamped_bytes(via, source.addr, force_rport) else {
         return;
     };
     let headers = &mut request.headers;
@@ -81,7 +91,7 @@ mod tests {
         for text in vias {
             let via = Via::parse(text)?;
             for src in &sources {
-                let ours = stamped_bytes(&via, *src);
+                let ours = stamped_bytes(&via, *src, false);
                 let reference = via.stamped(*src);
                 match ours {
                     Some(b) => assert_eq!(&b[..], reference.as_bytes(), "{text} from {src}"),
@@ -105,7 +115,7 @@ From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n"
         };
         let via = req.top_via()?.clone();
         let src: SocketAddr = "203.0.113.9:40000".parse().map_err(|_| Error::Empty)?;
-        stamp(&mut req, &via, &Peer::udp(src));
+        stamp(&mut req, &via, &Peer::udp(src), false);
         let hosts: Vec<Vec<u8>> = req.headers.vias()?.map(|v| v.host().to_vec()).collect();
         assert_eq!(
             hosts,
@@ -113,6 +123,45 @@ From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n"
         );
         assert_eq!(req.top_via()?.rport(), Some(Some(40000)));
         assert_eq!(req.top_via()?.received(), Some(&b"203.0.113.9"[..]));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod force_rport_tests {
+    use super::*;
+
+    #[test]
+    fn forced_rport_is_written() -> crate::error::Result<()> {
+        let src: std::net::SocketAddr = "203.0.113.9:40000"
+            .parse()
+            .map_err(|_| crate::error::Error::Empty)?;
+        let via = Via::parse("SIP/2.0/UDP 10.0.0.1:5062;branch=z9hG4bKx")?;
+        let out = stamped_bytes(&via, src, true).map(|b| b.to_vec());
+        assert_eq!(
+            out.as_deref(),
+            Some(
+                &b"SIP/2.0/UDP 10.0.0.1:5062;branch=z9hG4bKx;received=203.0.113.9;rport=40000"[..]
+            )
+        );
+        let same = Via::parse("SIP/2.0/UDP 203.0.113.9:5062;branch=z9hG4bKx")?;
+        let out = stamped_bytes(&same, src, true).map(|b| b.to_vec());
+        assert_eq!(
+            out.as_deref(),
+            Some(
+                &b"SIP/2.0/UDP 203.0.113.9:5062;branch=z9hG4bKx;received=203.0.113.9;rport=40000"[..]
+            )
+        );
+        assert!(
+            stamped_bytes(
+                &same,
+                "203.0.113.9:5062"
+                    .parse()
+                    .map_err(|_| crate::error::Error::Empty)?,
+                false
+            )
+            .is_none()
+        );
         Ok(())
     }
 }
