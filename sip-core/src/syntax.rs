@@ -105,7 +105,9 @@ pub(crate) struct Line {
     pub(crate) controls: bool,
 }
 
+/// 0x01 in every octet of a word.
 const ONES: u64 = 0x0101_0101_0101_0101;
+/// 0x80 in every octet of a word: where the per-octet flags below live.
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
 /// The index of the first octet below 0x20 at or after `i`, or `s.len()`. Header lines
@@ -133,6 +135,31 @@ fn next_control(s: &[u8], mut i: usize) -> usize {
         i += 1;
     }
     i
+}
+
+/// The index of the first `:`, SP or HTAB in `s[pos..end]`, or `end`: where a header
+/// name stops. Eight octets are tested at once; the loads may read past `end` (the next
+/// line), never past `s`.
+#[inline]
+pub(crate) fn name_end(s: &[u8], pos: usize, end: usize) -> usize {
+    let mut i = pos;
+    while i < end {
+        let Some(chunk) = s.get(i..).and_then(<[u8]>::first_chunk::<8>) else {
+            break;
+        };
+        let w = u64::from_le_bytes(*chunk);
+        let hits = zero_octets(w ^ (ONES * u64::from(b':')))
+            | zero_octets(w ^ (ONES * u64::from(b' ')))
+            | zero_octets(w ^ (ONES * u64::from(b'\t')));
+        if hits != 0 {
+            return (i + (hits.trailing_zeros() / 8) as usize).min(end);
+        }
+        i += 8;
+    }
+    while i < end && !matches!(s[i], b':' | b' ' | b'\t') {
+        i += 1;
+    }
+    i.min(end)
 }
 
 /// The line starting at `pos`: it ends at LF, and a CR just before the LF belongs to
@@ -207,8 +234,9 @@ pub(crate) fn trim(s: &[u8]) -> &[u8] {
 pub(crate) fn quoted_end(s: &[u8], i: usize) -> Option<usize> {
     debug_assert_eq!(s.get(i), Some(&b'"'));
     let mut j = i + 1;
-    while j < s.len() {
-        match s[j] {
+    loop {
+        j = next_quote_special(s, j);
+        match *s.get(j)? {
             b'"' => return Some(j + 1),
             b'\\' => {
                 let next = *s.get(j + 1)?;
@@ -218,10 +246,37 @@ pub(crate) fn quoted_end(s: &[u8], i: usize) -> Option<usize> {
                 j += 2;
             }
             b'\r' | b'\n' => return None,
+            // Other controls pass as text, as they always have here.
             _ => j += 1,
         }
     }
-    None
+}
+
+/// Flags the zero octets of `w` (the lowest flag is exact, as in [`next_control`]).
+#[inline(always)]
+fn zero_octets(w: u64) -> u64 {
+    w.wrapping_sub(ONES) & !w & HIGHS
+}
+
+/// The index of the first `"`, `\`, or octet below 0x20 at or after `i`, or `s.len()`:
+/// the octets a quoted-string scan must look at, found eight at a time. The lowest flag of
+/// the union is exact, since each predicate's lowest flag is.
+#[inline]
+fn next_quote_special(s: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = s.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        let w = u64::from_le_bytes(*chunk);
+        let hits = zero_octets(w ^ (ONES * u64::from(b'"')))
+            | zero_octets(w ^ (ONES * u64::from(b'\\')))
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGHS);
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < s.len() && !matches!(s[i], b'"' | b'\\' | 0..=0x1f) {
+        i += 1;
+    }
+    i
 }
 
 /// Parse an unsigned decimal made only of digits (leading zeros allowed), refusing
@@ -381,6 +436,34 @@ mod tests {
         assert_eq!(quoted_end(br#""a\"b" x"#, 0), Some(6));
         assert_eq!(quoted_end(br#""abc"#, 0), None);
         assert_eq!(quoted_end(b"\"a\\", 0), None);
+        // Every special octet at every offset around the 8-octet steps.
+        for at in 1..20 {
+            let mut text = vec![b'x'; 24];
+            text[0] = b'"';
+            text[at] = b'"';
+            assert_eq!(quoted_end(&text, 0), Some(at + 1), "quote at {at}");
+            text[at] = b'\\';
+            text[at + 1] = b'"';
+            text[at + 3] = b'"';
+            assert_eq!(quoted_end(&text, 0), Some(at + 4), "escaped quote at {at}");
+            for stop in [b'\r', b'\n'] {
+                let mut text = vec![b'y'; 24];
+                text[0] = b'"';
+                text[at] = stop;
+                text.push(b'"');
+                assert_eq!(quoted_end(&text, 0), None, "{stop} at {at}");
+                if at > 1 {
+                    text[at - 1] = b'\\';
+                    assert_eq!(quoted_end(&text, 0), None, "escaped {stop} at {at}");
+                }
+            }
+            let mut text = vec![0u8; 24];
+            text[0] = b'"';
+            text[at] = b'"';
+            assert_eq!(quoted_end(&text, 0), Some(at + 1), "NUL text before {at}");
+        }
+        let utf8 = "\"D\u{e9}j\u{e0} vu \u{1f600}\" <sip:x>";
+        assert_eq!(quoted_end(utf8.as_bytes(), 0), utf8.find(" <"));
     }
 
     #[test]
@@ -423,6 +506,23 @@ mod tests {
             line("\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\r\n".as_bytes(), 0),
             (10, 12, true, false)
         );
+    }
+
+    #[test]
+    fn header_name_ends() {
+        let text = b"Content-Length: 0\r\nVia : x\r\nSubject\t: y\r\nno-colon-at-all\r\n";
+        assert_eq!(name_end(text, 0, 17), 14);
+        assert_eq!(name_end(text, 19, 27), 22);
+        assert_eq!(name_end(text, 28, 39), 35);
+        // The search stops at the line end even when the next line has a colon.
+        assert_eq!(name_end(text, 41, 56), 56);
+        assert_eq!(name_end(text, 0, 10), 10);
+        for len in 0..20 {
+            let mut text = vec![b'a'; len];
+            text.push(b':');
+            assert_eq!(name_end(&text, 0, text.len()), len);
+            assert_eq!(name_end(&text, 0, len), len);
+        }
     }
 
     #[test]

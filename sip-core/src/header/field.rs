@@ -71,6 +71,7 @@ pub struct Header {
 
 impl Header {
     /// A header from a name and a value (the value must not contain CR or LF).
+    #[inline]
     pub fn new(name: HeaderName, value: Bytes) -> Header {
         Header {
             name,

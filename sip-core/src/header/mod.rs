@@ -106,6 +106,12 @@ impl Headers {
         self.list.push(Header::new(name, value.into()));
     }
 
+    /// Append a field received in a message (the parser's path: built in place).
+    #[inline(always)]
+    pub(crate) fn push_received(&mut self, name: HeaderName, value: Bytes) {
+        self.list.push(Header::new(name, value));
+    }
+
     /// Append an already built field.
     pub fn push_header(&mut self, header: Header) {
         self.list.push(header);

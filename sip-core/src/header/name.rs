@@ -30,10 +30,15 @@ macro_rules! header_names {
         impl HeaderName {
             /// Classify a header name as received (long or compact form, any case).
             pub fn from_bytes(name: &[u8]) -> HeaderName {
-                match lookup(name) {
-                    Some(i) => VARIANTS[i].clone(),
-                    None => HeaderName::Other(Bytes::copy_from_slice(name)),
-                }
+                HeaderName::known_at(name, 0, name.len())
+                    .unwrap_or_else(|| HeaderName::Other(Bytes::copy_from_slice(name)))
+            }
+
+            /// The variant for the name `s[start..end]` if this stack knows it (long or
+            /// compact form, any case). The octets after `end` may be read, not used.
+            #[inline]
+            pub(crate) fn known_at(s: &[u8], start: usize, end: usize) -> Option<HeaderName> {
+                lookup(s.get(start..end)?).map(|i| VARIANTS[i].clone())
             }
 
             /// The name as this stack prints it: the canonical long form for known
@@ -411,5 +416,30 @@ mod tests {
             HeaderName::from_bytes(b"Content_Length").as_str(),
             "Content_Length"
         );
+    }
+
+    #[test]
+    fn names_inside_lines() {
+        // The words read past the name's end; what follows must not matter.
+        for (line, end) in [
+            (&b"Via: SIP/2.0/UDP h"[..], 3),
+            (b"Vias: x", 4),
+            (b"Content-Length: 0", 14),
+            (b"Content-Lengthy: 0", 15),
+            (b"P-Preferred-Identity: <sip:a@b>", 20),
+            (b"To", 2),
+            (b"cseq", 4),
+        ] {
+            let got = HeaderName::known_at(line, 0, end);
+            let alone = HeaderName::from_bytes(&line[..end]);
+            assert_eq!(got.is_some(), !matches!(alone, HeaderName::Other(_)));
+            if let Some(name) = &got {
+                assert_eq!(name, &alone);
+            }
+            // At an offset, and with the text ending right after the name.
+            let mut shifted = b"xx".to_vec();
+            shifted.extend_from_slice(&line[..end]);
+            assert_eq!(HeaderName::known_at(&shifted, 2, end + 2), got);
+        }
     }
 }

@@ -83,7 +83,10 @@ impl fmt::Display for Transport {
 /// One via-parm: `SIP/2.0/UDP host:port;branch=...`, kept as received.
 #[derive(Clone)]
 pub struct Via {
+    /// The header value holding this via-parm (and maybe others).
     raw: Bytes,
+    /// Where this via-parm is in `raw`; the other ranges are relative to its start.
+    at: (u32, u32),
     transport: Transport,
     transport_span: (u32, u32),
     host: (u32, u32),
@@ -181,26 +184,10 @@ impl Via {
         let s: &[u8] = value;
         let i = syntax::skip_ws(s, start);
         // sent-protocol = protocol-name SLASH protocol-version SLASH transport; SLASH = SWS "/" SWS
-        let name_len = syntax::TOKEN.span(&s[i..]);
-        if name_len == 0 {
-            return Err("missing protocol name");
-        }
-        let name = &s[i..i + name_len];
-        let mut j = syntax::skip_ws(s, i + name_len);
-        if s.get(j) != Some(&b'/') {
-            return Err("missing '/' in sent-protocol");
-        }
-        j = syntax::skip_ws(s, j + 1);
-        let ver_len = syntax::TOKEN.span(&s[j..]);
-        if ver_len == 0 {
-            return Err("missing protocol version");
-        }
-        let version = &s[j..j + ver_len];
-        j = syntax::skip_ws(s, j + ver_len);
-        if s.get(j) != Some(&b'/') {
-            return Err("missing '/' in sent-protocol");
-        }
-        j = syntax::skip_ws(s, j + 1);
+        let (mut j, known_version) = match s.get(i..i + 8) {
+            Some(p) if p.eq_ignore_ascii_case(b"SIP/2.0/") => (i + 8, true),
+            _ => sent_protocol_slow(s, i)?,
+        };
         let t_len = syntax::TOKEN.span(&s[j..]);
         if t_len == 0 {
             return Err("missing transport");
@@ -226,17 +213,16 @@ impl Via {
         let plen = params::scan_header_params(&s[m..])?;
         let params = (m as u32, (m + plen) as u32);
         let end = m + plen;
-        if !name.eq_ignore_ascii_case(b"SIP") || version != b"2.0" {
+        if !known_version {
             // RFC 3261 §8.2.2 / RFC 4475 §3.1.2.16: an unknown version is answered 505.
             return Ok((Err(Error::VersionNotSupported), end));
         }
-        // Rebase the ranges on a slice holding just this via-parm.
-        let raw = value.slice(i..end);
         let base = i as u32;
         let rebase = |r: (u32, u32)| (r.0 - base, r.1 - base);
         Ok((
             Ok(Via {
-                raw,
+                raw: value.clone(),
+                at: (base, end as u32),
                 transport,
                 transport_span: rebase(transport_span),
                 host: rebase(host),
@@ -250,7 +236,9 @@ impl Via {
 
     /// The via-parm as received.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.raw
+        self.raw
+            .get(self.at.0 as usize..self.at.1 as usize)
+            .unwrap_or_default()
     }
 
     /// The transport.
@@ -260,12 +248,12 @@ impl Via {
 
     /// The transport token as received.
     pub fn transport_str(&self) -> &[u8] {
-        &self.raw[span(self.transport_span)]
+        &self.as_bytes()[span(self.transport_span)]
     }
 
     /// The sent-by host, as received.
     pub fn host(&self) -> &[u8] {
-        &self.raw[span(self.host)]
+        &self.as_bytes()[span(self.host)]
     }
 
     /// The kind of the sent-by host.
@@ -280,7 +268,7 @@ impl Via {
 
     /// The parameters.
     pub fn params(&self) -> Params<'_> {
-        Params::new(&self.raw[span(self.params)])
+        Params::new(&self.as_bytes()[span(self.params)])
     }
 
     /// The branch parameter.
@@ -331,8 +319,8 @@ impl Via {
         if host_matches && !wants_rport {
             return self.clone();
         }
-        let mut out = String::with_capacity(self.raw.len() + 40);
-        let head = &self.raw[..self.params.0 as usize];
+        let mut out = String::with_capacity(self.as_bytes().len() + 40);
+        let head = &self.as_bytes()[..self.params.0 as usize];
         out.push_str(&String::from_utf8_lossy(head));
         for (name, value) in self.params().iter() {
             if name.eq_ignore_ascii_case(b"received") || name.eq_ignore_ascii_case(b"rport") {
@@ -375,9 +363,36 @@ impl Via {
     }
 }
 
+/// `protocol-name SLASH protocol-version SLASH` spelled other than `SIP/2.0/` (white
+/// space around the slashes, another version): returns the index of the transport and
+/// whether the protocol is SIP/2.0. Another version is not an error here; the caller
+/// answers it with 505 once the rest has parsed.
+fn sent_protocol_slow(s: &[u8], i: usize) -> std::result::Result<(usize, bool), &'static str> {
+    let name_len = syntax::TOKEN.span(&s[i..]);
+    if name_len == 0 {
+        return Err("missing protocol name");
+    }
+    let mut j = syntax::skip_ws(s, i + name_len);
+    if s.get(j) != Some(&b'/') {
+        return Err("missing '/' in sent-protocol");
+    }
+    j = syntax::skip_ws(s, j + 1);
+    let ver_len = syntax::TOKEN.span(&s[j..]);
+    if ver_len == 0 {
+        return Err("missing protocol version");
+    }
+    let version = &s[j..j + ver_len];
+    j = syntax::skip_ws(s, j + ver_len);
+    if s.get(j) != Some(&b'/') {
+        return Err("missing '/' in sent-protocol");
+    }
+    let sip_2_0 = s[i..i + name_len].eq_ignore_ascii_case(b"SIP") && version == b"2.0";
+    Ok((syntax::skip_ws(s, j + 1), sip_2_0))
+}
+
 impl fmt::Display for Via {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&String::from_utf8_lossy(&self.raw))
+        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod parse;
 mod print;
+mod validate;
 
 pub use parse::Framing;
 
@@ -214,7 +215,7 @@ fn set_body(headers: &mut Headers, slot: &mut Bytes, content_type: &str, body: B
 /// Check a message built in code (not parsed) with the same rules as received ones:
 /// required headers, single-value headers, typed syntax, CSeq method.
 pub fn validate(message: &Message) -> Result<()> {
-    parse::validate(message)
+    validate::validate(message)
 }
 
 impl fmt::Debug for Request {

@@ -1,5 +1,6 @@
 //! The message parser and validator (RFC 3261 §7, §8.2.2, §18.3; RFC 4475).
 
+use super::validate::validate;
 use super::{MAX_MESSAGE_SIZE, Message, Request, Response};
 use crate::error::{Error, Result};
 use crate::header::{HeaderName, Headers};
@@ -52,8 +53,7 @@ pub(crate) fn parse(buf: Bytes, framing: Framing) -> Result<Message> {
             if framing == Framing::Stream {
                 return Err(Error::Unterminated);
             }
-            let (name, value) = header_line(&buf, pos, line.end, line.controls)?;
-            headers.push(name, value);
+            push_header_line(&mut headers, &buf, pos, line.end, line.controls)?;
             break;
         }
         if line.end == pos {
@@ -70,8 +70,7 @@ pub(crate) fn parse(buf: Bytes, framing: Framing) -> Result<Message> {
             pos = after;
             continue;
         }
-        let (name, value) = header_line(&buf, pos, line.end, line.controls)?;
-        headers.push(name, value);
+        push_header_line(&mut headers, &buf, pos, line.end, line.controls)?;
         pos = next;
     }
     if !terminated {
@@ -204,14 +203,33 @@ fn header_name(text: &[u8]) -> Result<(HeaderName, usize)> {
     Ok((HeaderName::from_bytes(&text[..name_len]), colon + 1))
 }
 
-/// One header line `name SWS ":" value` spanning `buf[pos..end]`. `controls` says that
-/// the line holds a stray CR or a NUL (see [`syntax::scan_line`]).
-#[inline]
-fn header_line(buf: &Bytes, pos: usize, end: usize, controls: bool) -> Result<(HeaderName, Bytes)> {
-    let (name, after) = header_name(&buf[pos..end])?;
-    let start = syntax::skip_ws(buf, pos + after).min(end);
+/// One header line `name SWS ":" value` spanning `buf[pos..end]`, appended to `headers`.
+/// `controls` says that the line holds a stray CR or a NUL (see [`syntax::scan_line`]).
+#[inline(always)]
+fn push_header_line(
+    headers: &mut Headers,
+    buf: &Bytes,
+    pos: usize,
+    end: usize,
+    controls: bool,
+) -> Result<()> {
+    let s: &[u8] = buf;
+    // A known name is a token by construction; any other is checked.
+    let name_end = syntax::name_end(s, pos, end);
+    let raw_name = &s[pos..name_end];
+    let name = match HeaderName::known_at(s, pos, name_end) {
+        Some(name) => name,
+        None if syntax::TOKEN.all(raw_name) => HeaderName::Other(Bytes::copy_from_slice(raw_name)),
+        None => return Err(Error::HeaderLine),
+    };
+    // Lines end at CR or LF, which stop the skip.
+    let colon = syntax::skip_ws(s, name_end);
+    if colon >= end || s[colon] != b':' {
+        return Err(Error::HeaderLine);
+    }
+    let start = syntax::skip_ws(s, colon + 1).min(end);
     let mut stop = end;
-    while stop > start && syntax::is_wsp(buf[stop - 1]) {
+    while stop > start && syntax::is_wsp(s[stop - 1]) {
         stop -= 1;
     }
     let value = buf.slice(start..stop);
@@ -220,7 +238,8 @@ fn header_line(buf: &Bytes, pos: usize, end: usize, controls: bool) -> Result<(H
     if controls && !quoted_controls_only(&value) {
         return Err(Error::HeaderLine);
     }
-    Ok((name, value))
+    headers.push_received(name, value);
+    Ok(())
 }
 
 /// A header line continued on the lines after it (RFC 3261 §7.3.1): each continuation
@@ -262,167 +281,6 @@ fn quoted_controls_only(v: &[u8]) -> bool {
         i += 1;
     }
     true
-}
-
-/// Index of a single-value header in the duplicate counter, if it is one.
-fn single_index(name: &HeaderName) -> Option<usize> {
-    Some(match name {
-        HeaderName::CallId => 0,
-        HeaderName::ContentLength => 1,
-        HeaderName::ContentType => 2,
-        HeaderName::CSeq => 3,
-        HeaderName::Expires => 4,
-        HeaderName::From => 5,
-        HeaderName::MaxForwards => 6,
-        HeaderName::MinExpires => 7,
-        HeaderName::To => 8,
-        HeaderName::RSeq => 9,
-        HeaderName::RAck => 10,
-        HeaderName::SessionExpires => 11,
-        HeaderName::MinSe => 12,
-        _ => return None,
-    })
-}
-
-const CALL_ID: usize = 0;
-const CSEQ: usize = 3;
-const FROM: usize = 5;
-const TO: usize = 8;
-
-/// The checks of [`validate`], in the order their failures are reported: when a message
-/// has several faults, the one of the earliest check is the answer (a Via with an unknown
-/// version is a 505 even if From is also malformed).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Check {
-    Duplicates,
-    Via,
-    From,
-    To,
-    CallId,
-    CSeq,
-    MaxForwards,
-    ContentLength,
-    Addresses,
-}
-
-/// The fault of the earliest check seen so far.
-#[derive(Default)]
-struct Verdict(Option<(Check, Error)>);
-
-impl Verdict {
-    fn note(&mut self, check: Check, error: Error) {
-        if self.0.as_ref().is_none_or(|(c, _)| check < *c) {
-            self.0 = Some((check, error));
-        }
-    }
-
-    fn note_result<T>(&mut self, check: Check, result: Result<T>) -> Option<T> {
-        result.map_err(|e| self.note(check, e)).ok()
-    }
-}
-
-/// The checks every message passes (RFC 3261 §8.1.1, §8.2.2, §20; RFC 4475). One pass
-/// over the fields parses and caches every typed view the stack reads.
-pub(crate) fn validate(message: &Message) -> Result<()> {
-    let headers = message.headers();
-    let mut seen = [0u8; 13];
-    let mut verdict = Verdict::default();
-    let mut vias = 0;
-    let mut cseq_method = None;
-    let mut star = false;
-    let mut addresses = false;
-    for h in headers.iter() {
-        let name = h.name();
-        if let Some(i) = single_index(name) {
-            seen[i] = seen[i].saturating_add(1);
-            if seen[i] > 1 {
-                verdict.note(
-                    Check::Duplicates,
-                    Error::DuplicateHeader(name.static_name()),
-                );
-                continue;
-            }
-        }
-        match name {
-            HeaderName::Via => {
-                vias += verdict
-                    .note_result(Check::Via, h.vias())
-                    .map_or(0, <[_]>::len);
-            }
-            HeaderName::From => {
-                verdict.note_result(Check::From, h.addr());
-            }
-            HeaderName::To => {
-                verdict.note_result(Check::To, h.addr());
-            }
-            HeaderName::CallId => {
-                let id = h.value();
-                if id.is_empty() || !syntax::CALLID.all(id) {
-                    verdict.note(
-                        Check::CallId,
-                        Error::InvalidHeader {
-                            name: "Call-ID",
-                            reason: "bad Call-ID",
-                        },
-                    );
-                }
-            }
-            HeaderName::CSeq => {
-                cseq_method = verdict
-                    .note_result(Check::CSeq, h.cseq())
-                    .map(|c| &c.method);
-            }
-            // Max-Forwards is not required, for RFC 2543 peers (RFC 4475 §3.4.1).
-            HeaderName::MaxForwards => {
-                verdict.note_result(Check::MaxForwards, h.number(255, false));
-            }
-            HeaderName::ContentLength => {
-                verdict.note_result(Check::ContentLength, h.number(u32::MAX, false));
-            }
-            HeaderName::Contact => match verdict.note_result(Check::Addresses, h.addrs(true)) {
-                Some(None) => star = true,
-                Some(Some(_)) => addresses = true,
-                None => {}
-            },
-            HeaderName::Route | HeaderName::RecordRoute => {
-                verdict.note_result(Check::Addresses, h.addrs(false));
-            }
-            _ => {}
-        }
-    }
-    // Required in every request and response (RFC 3261 §8.1.1).
-    for (check, index, label) in [
-        (Check::From, FROM, "From"),
-        (Check::To, TO, "To"),
-        (Check::CallId, CALL_ID, "Call-ID"),
-        (Check::CSeq, CSEQ, "CSeq"),
-    ] {
-        if seen[index] == 0 {
-            verdict.note(check, Error::MissingHeader(label));
-        }
-    }
-    if vias == 0 {
-        verdict.note(Check::Via, Error::MissingHeader("Via"));
-    }
-    if star && addresses {
-        // RFC 3261 §10.3 step 6: `*` must stand alone.
-        verdict.note(
-            Check::Addresses,
-            Error::InvalidHeader {
-                name: "Contact",
-                reason: "'*' mixed with addresses",
-            },
-        );
-    }
-    if let Some((_, error)) = verdict.0 {
-        return Err(error);
-    }
-    if let (Message::Request(r), Some(method)) = (message, cseq_method)
-        && *method != r.method
-    {
-        return Err(Error::CSeqMismatch);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

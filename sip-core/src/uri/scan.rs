@@ -73,8 +73,8 @@ const PARAM_PLAIN: Class = Class::new(b"-_.!~*'()[]/:&+$", true);
 /// `HNV` (header name and value characters) without `%`.
 const HNV_PLAIN: Class = Class::new(b"-_.!~*'()[]/?:+$", true);
 
-/// Host octets by kind: 0 is not part of a host name, `DIGIT`, `OTHER` (letters, `-`,
-/// `_`), `DOT`.
+/// Octets of a host label by kind: `DIGIT`, `OTHER` (letters, `-`, `_`), 0 for any other
+/// (the `.` between labels included).
 static HOST_OCTET: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut c = 0;
@@ -84,8 +84,6 @@ static HOST_OCTET: [u8; 256] = {
             DIGIT
         } else if b.is_ascii_alphabetic() || b == b'-' || b == b'_' {
             OTHER
-        } else if b == b'.' {
-            DOT
         } else {
             0
         };
@@ -95,7 +93,7 @@ static HOST_OCTET: [u8; 256] = {
 };
 const DIGIT: u8 = 1;
 const OTHER: u8 = 2;
-const DOT: u8 = 4;
+const _: () = assert!(DIGIT != 0 && OTHER != 0 && HOST_OCTET[b'.' as usize] == 0);
 
 /// Whether `s[i]` is `%` followed by two hex digits.
 #[inline]
@@ -150,18 +148,33 @@ pub(crate) fn scan(s: &[u8], ctx: Context) -> Result<Parts, &'static str> {
     if scheme_len == 0 || !s[0].is_ascii_alphabetic() {
         return Err("bad scheme");
     }
-    let name = &s[..scheme_len];
-    let scheme = match scheme_len {
-        3 if name.eq_ignore_ascii_case(b"sip") => Scheme::Sip,
-        4 if name.eq_ignore_ascii_case(b"sips") => Scheme::Sips,
-        3 if name.eq_ignore_ascii_case(b"tel") => Scheme::Tel,
-        _ => Scheme::Other,
-    };
+    let scheme = scheme_of(s, scheme_len);
     let rest = scheme_len + 1;
     if matches!(scheme, Scheme::Sip | Scheme::Sips) {
         scan_sip(s, rest, scheme, ctx)
     } else {
         scan_opaque(s, rest, scheme, ctx)
+    }
+}
+
+/// The scheme whose name is `s[..len]`, `s[len]` being its colon. Case-insensitive
+/// (RFC 3261 §19.1.4): the first four octets are compared as one word, with the case bit
+/// set on letters only, so no other octet can pass for one.
+#[inline]
+fn scheme_of(s: &[u8], len: usize) -> Scheme {
+    let Some(head) = s.first_chunk::<4>() else {
+        return Scheme::Other;
+    };
+    let head = u32::from_le_bytes(*head);
+    match len {
+        // The fourth octet is the colon.
+        3 => match head | 0x0020_2020 {
+            w if w == u32::from_le_bytes(*b"sip:") => Scheme::Sip,
+            w if w == u32::from_le_bytes(*b"tel:") => Scheme::Tel,
+            _ => Scheme::Other,
+        },
+        4 if head | 0x2020_2020 == u32::from_le_bytes(*b"sips") => Scheme::Sips,
+        _ => Scheme::Other,
     }
 }
 
@@ -384,31 +397,36 @@ fn scan_uri_headers(s: &[u8], mut i: usize, ctx: Context) -> Result<usize, &'sta
 /// its length and kind.
 pub(crate) fn scan_host(s: &[u8]) -> Result<(usize, HostKind), &'static str> {
     if s.first() == Some(&b'[') {
-        let close = syntax::find(b']', s).ok_or("unterminated IPv6 reference")?;
-        let inner = &s[1..close];
-        if !syntax::IPV6.all(inner) || syntax::find(b':', inner).is_none() {
-            return Err("bad IPv6 reference");
-        }
-        return Ok((close + 1, HostKind::Ipv6));
+        return scan_ipv6_reference(s);
     }
-    // One pass: the length, the dots, which kinds of octets, and empty labels.
+    // One pass, label by label: the length, the dots, which kinds of octets, and empty
+    // labels. Host names are short, so a plain loop over a class table beats anything
+    // that needs set-up.
     let mut len = 0;
     let mut dots = 0;
     let mut kinds = 0;
-    let mut label_start = 0;
-    while let Some(&b) = s.get(len) {
-        let kind = HOST_OCTET[usize::from(b)];
-        if kind == 0 {
+    // Whether every label so far could be a dec-octet: at most three digits, at most
+    // 255 (leading zeros allowed); only read when the host is digits and dots.
+    let mut octets = true;
+    loop {
+        let start = len;
+        while let Some(&b) = s.get(len) {
+            let kind = HOST_OCTET[usize::from(b)];
+            if kind == 0 {
+                break;
+            }
+            kinds |= kind;
+            len += 1;
+        }
+        let label = &s[start..len];
+        octets &= label.len() < 3 || (label.len() == 3 && label <= &b"255"[..]);
+        if s.get(len) != Some(&b'.') {
             break;
         }
-        if kind == DOT {
-            if len == label_start {
-                return Err("empty label in host");
-            }
-            dots += 1;
-            label_start = len + 1;
+        if label.is_empty() {
+            return Err("empty label in host");
         }
-        kinds |= kind;
+        dots += 1;
         len += 1;
     }
     if len == 0 {
@@ -418,8 +436,8 @@ pub(crate) fn scan_host(s: &[u8]) -> Result<(usize, HostKind), &'static str> {
     if host[0] == b'-' || host[len - 1] == b'-' {
         return Err("bad host name");
     }
-    if kinds & OTHER == 0 && dots == 3 && label_start != len {
-        if !ipv4_octets_valid(host) {
+    if kinds == DIGIT && dots == 3 && host[len - 1] != b'.' {
+        if !octets {
             return Err("bad IPv4 address");
         }
         return Ok((len, HostKind::Ipv4));
@@ -427,22 +445,14 @@ pub(crate) fn scan_host(s: &[u8]) -> Result<(usize, HostKind), &'static str> {
     Ok((len, HostKind::Domain))
 }
 
-/// Whether each of the four dot-separated runs of digits is at most three digits and
-/// at most 255 (leading zeros allowed).
-fn ipv4_octets_valid(host: &[u8]) -> bool {
-    let mut value = 0u32;
-    let mut digits = 0;
-    for &b in host {
-        if b == b'.' {
-            value = 0;
-            digits = 0;
-            continue;
-        }
-        value = value * 10 + u32::from(b - b'0');
-        digits += 1;
-        if digits > 3 || value > 255 {
-            return false;
-        }
+/// `"[" IPv6address "]"` at the start of `s`. RFC 5118 §4.9 asks to tolerate the
+/// three-colon form, so the exact address grammar is checked only when it is used.
+#[cold]
+fn scan_ipv6_reference(s: &[u8]) -> Result<(usize, HostKind), &'static str> {
+    let close = syntax::find(b']', s).ok_or("unterminated IPv6 reference")?;
+    let inner = &s[1..close];
+    if !syntax::IPV6.all(inner) || syntax::find(b':', inner).is_none() {
+        return Err("bad IPv6 reference");
     }
-    true
+    Ok((close + 1, HostKind::Ipv6))
 }
