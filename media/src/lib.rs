@@ -2,9 +2,9 @@
 //! rtpengine-compatible control protocol.
 //!
 //! - [`start`] brings up the engine and the ng listener from a [`MediaConfig`] (the
-//!   `[media]` section); [`MediaEngine`] implements [`MediaControl`], the API the B2BUA drives: SDP offer and
-//!   answer in, SDP pointing at the relay out; sessions with an even/odd RTP/RTCP port
-//!   pair per leg and stream; re-INVITEs update a session in place.
+//!   `[media]` section). [`MediaEngine`] implements [`MediaControl`], the API the B2BUA
+//!   drives: SDP offer and answer in, SDP pointing at the relay out; sessions with an
+//!   even/odd RTP/RTCP port pair per leg and stream; re-INVITEs update a session in place.
 //! - The relay sends to the address a leg's SDP gave until the leg's first packet, then
 //!   latches onto the packet's real source (symmetric RTP, for NATed slots); packets from
 //!   any other source are dropped and counted. Only a re-INVITE with a new address moves
@@ -19,6 +19,11 @@
 //!   Opus, with gaps counted and truncated files repaired at start.
 //! - [`ng`] serves rtpengine's ng protocol so Kamailio's rtpengine module can use VSS as
 //!   its relay; [`loadgen`] is the RTP load generator behind `vss bench rtp`.
+//!
+//! Not done here: SRTP/DTLS and ICE (ICE attributes are removed so media cannot bypass
+//! the relay), transcoding, and mixing address families (the relay binds one
+//! `bind_ip`; a peer of the other family cannot be reached). RTCP parsing allocates,
+//! at about one report per leg every five seconds.
 
 mod config;
 mod control;
