@@ -399,3 +399,79 @@ fn io_uring_backend_forwards_latches_and_frees_ports() {
         assert_eq!(fin.streams[0].legs[1].forwarded, 10);
     }
 }
+
+#[test]
+fn rtcp_is_relayed_and_sr_rr_give_loss_jitter_and_rtt() {
+    use rtcp::packet::Packet;
+    use rtcp::receiver_report::ReceiverReport;
+    use rtcp::reception_report::ReceptionReport;
+    use rtcp::sender_report::SenderReport;
+    let (e, _rx, _dir) = engine(31980..=31989, |_| {});
+    let (a, a_rtcp, b, b_rtcp) = (
+        Endpoint::new(),
+        Endpoint::new(),
+        Endpoint::new(),
+        Endpoint::new(),
+    );
+    let rtcp_attr = |p: u16| format!("a=rtcp:{p}\r\n");
+    let to_b = e
+        .offer(
+            "rtcp-1",
+            "ta",
+            sdp("127.0.0.1", a.port(), &rtcp_attr(a_rtcp.port())).as_bytes(),
+            &SdpOptions::default(),
+        )
+        .unwrap();
+    let to_a = e
+        .answer(
+            "rtcp-1",
+            "ta",
+            "tb",
+            sdp("127.0.0.1", b.port(), &rtcp_attr(b_rtcp.port())).as_bytes(),
+            &SdpOptions::default(),
+        )
+        .unwrap();
+    let relay_rtcp_for_a =
+        std::net::SocketAddr::new(relay_addr(&to_a).ip(), relay_addr(&to_a).port() + 1);
+    let relay_rtcp_for_b =
+        std::net::SocketAddr::new(relay_addr(&to_b).ip(), relay_addr(&to_b).port() + 1);
+    // A sends a sender report; it reaches B's RTCP port from the relay's RTCP port.
+    let ntp: u64 = 0xdead_beef_1234_5678;
+    let sr: Box<dyn Packet + Send + Sync> = Box::new(SenderReport {
+        ssrc: 1,
+        ntp_time: ntp,
+        ..Default::default()
+    });
+    let wire = rtcp::packet::marshal(&[sr]).unwrap();
+    a_rtcp.send(relay_rtcp_for_a, &wire);
+    let (got, from) = b_rtcp.recv().expect("SR relayed");
+    assert_eq!((got.as_slice(), from), (&wire[..], relay_rtcp_for_b));
+    // B answers with a receiver report about A's stream, 10 % lost, after holding it 0 s.
+    let rr: Box<dyn Packet + Send + Sync> = Box::new(ReceiverReport {
+        ssrc: 2,
+        reports: vec![ReceptionReport {
+            ssrc: 1,
+            fraction_lost: 26,
+            total_lost: 3,
+            jitter: 160,
+            last_sender_report: (ntp >> 16) as u32,
+            delay: 0,
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let wire = rtcp::packet::marshal(&[rr]).unwrap();
+    b_rtcp.send(relay_rtcp_for_b, &wire);
+    assert_eq!(a_rtcp.recv().expect("RR relayed").0, wire.to_vec());
+    let st = e.stats("rtcp-1").unwrap();
+    let leg_b = &st.streams[0].legs[1];
+    assert_eq!(leg_b.rtcp_packets, 1);
+    assert_eq!(leg_b.remote_cumulative_lost, Some(3));
+    assert!((leg_b.remote_fraction_lost.unwrap() - 26.0 / 256.0).abs() < 1e-9);
+    assert_eq!(leg_b.remote_jitter_ms, Some(20.0));
+    let rtt = leg_b.rtt_ms.expect("round trip from LSR/DLSR");
+    assert!((0.0..1000.0).contains(&rtt), "{rtt}");
+    assert!(leg_b.mos.is_some());
+    assert_eq!(st.streams[0].legs[0].latched_rtcp, Some(a_rtcp.addr()));
+    e.delete("rtcp-1").unwrap();
+}
