@@ -209,6 +209,26 @@ pub struct SdpOptions {
     pub keep_ice: bool,
     /// Start recording this call now.
     pub record: bool,
+    /// Where the SIP message carrying this SDP came from (ng `received-from`). Unless
+    /// `trust_address` is set, media is sent to this address (with the SDP's ports)
+    /// rather than to the SDP's `c=` address, which behind NAT is often private: what
+    /// rtpengine does by default. `c=0.0.0.0` hold is still honoured.
+    pub received_from: Option<std::net::IpAddr>,
+    /// Use the SDP's `c=` address even when `received_from` is known (ng `trust-address`).
+    pub trust_address: bool,
+    /// Use this address instead of both (ng `media address`).
+    pub media_address: Option<std::net::IpAddr>,
+}
+
+impl SdpOptions {
+    /// The address that replaces the SDP's `c=` for sending, if any.
+    pub(crate) fn address_override(&self) -> Option<std::net::IpAddr> {
+        self.media_address.or(if self.trust_address {
+            None
+        } else {
+            self.received_from
+        })
+    }
 }
 
 /// What the B2BUA asks of the media engine. Implemented by [`MediaEngine`](crate::MediaEngine)

@@ -187,7 +187,7 @@ impl MediaEngine {
         opts: &SdpOptions,
         is_answer: bool,
     ) -> Result<Bytes, MediaError> {
-        let descs: Vec<StreamDesc> = describe(&sdp);
+        let descs: Vec<StreamDesc> = describe(&sdp, opts.address_override());
         if is_answer && descs.len() > s.streams.len() {
             // RFC 3264 §6: an answer has exactly the offer's m= lines.
             return Err(MediaError::NotAcceptable(

@@ -35,17 +35,26 @@ pub(crate) struct StreamDesc {
 }
 
 /// Reads every media description of a leg's SDP.
-pub(crate) fn describe(sdp: &SessionDescription) -> Vec<StreamDesc> {
+pub(crate) fn describe(
+    sdp: &SessionDescription,
+    address_override: Option<IpAddr>,
+) -> Vec<StreamDesc> {
     sdp.media()
         .iter()
         .enumerate()
         .map(|(i, m)| {
             let conn = sdp.media_connection(i);
             let zero = conn.is_some_and(|c| c.is_hold());
-            // Host names in c= are legal but not resolved here: the relay latches instead.
-            let ip = conn
-                .and_then(|c| c.address().ip())
-                .filter(|ip| !ip.is_unspecified());
+            // Host names in c= are legal but not resolved here: the relay uses the override
+            // if it has one, else waits to latch onto the first packet.
+            let ip = if zero {
+                None
+            } else {
+                address_override.or_else(|| {
+                    conn.and_then(|c| c.address().ip())
+                        .filter(|ip| !ip.is_unspecified())
+                })
+            };
             let rejected = m.is_rejected();
             let rtp = ip
                 .filter(|_| !rejected)
@@ -137,7 +146,7 @@ mod tests {
     #[test]
     fn describe_and_rewrite() {
         let mut sdp = SessionDescription::parse(OFFER.as_bytes()).unwrap();
-        let d = describe(&sdp);
+        let d = describe(&sdp, None);
         assert_eq!(d.len(), 2);
         assert_eq!(d[0].cfg.rtp, Some("10.0.0.5:14506".parse().unwrap()));
         assert_eq!(d[0].cfg.rtcp, Some("10.0.0.5:14507".parse().unwrap()));
@@ -166,7 +175,7 @@ mod tests {
     fn hold_forms_and_rtcp_variants() {
         let held = OFFER.replace("c=IN IP4 10.0.0.5", "c=IN IP4 0.0.0.0");
         let mut sdp = SessionDescription::parse(held.as_bytes()).unwrap();
-        let d = describe(&sdp);
+        let d = describe(&sdp, None);
         assert!(d[0].cfg.hold && d[0].cfg.mute_towards && d[0].cfg.rtp.is_none());
         let out = rewrite(
             &mut sdp,
@@ -179,16 +188,42 @@ mod tests {
         assert!(again.is_hold(0), "zero address survives the rewrite");
 
         let sendonly = OFFER.replace("a=sendrecv", "a=sendonly");
-        let d = describe(&SessionDescription::parse(sendonly.as_bytes()).unwrap());
+        let d = describe(
+            &SessionDescription::parse(sendonly.as_bytes()).unwrap(),
+            None,
+        );
         assert!(d[0].cfg.hold && !d[0].cfg.mute_towards);
 
+        let natted = describe(
+            &SessionDescription::parse(OFFER.as_bytes()).unwrap(),
+            Some("203.0.113.77".parse().unwrap()),
+        );
+        assert_eq!(
+            natted[0].cfg.rtp,
+            Some("203.0.113.77:14506".parse().unwrap()),
+            "received-from wins"
+        );
+        assert_eq!(
+            natted[0].cfg.rtcp,
+            Some("203.0.113.77:14507".parse().unwrap())
+        );
+        let held = OFFER.replace("c=IN IP4 10.0.0.5", "c=IN IP4 0.0.0.0");
+        let held = describe(
+            &SessionDescription::parse(held.as_bytes()).unwrap(),
+            Some("203.0.113.77".parse().unwrap()),
+        );
+        assert!(
+            held[0].cfg.rtp.is_none() && held[0].cfg.mute_towards,
+            "hold still honoured"
+        );
+
         let rtcp = OFFER.replace("a=sendrecv", "a=rtcp:5000 IN IP4 10.0.0.9");
-        let d = describe(&SessionDescription::parse(rtcp.as_bytes()).unwrap());
+        let d = describe(&SessionDescription::parse(rtcp.as_bytes()).unwrap(), None);
         assert_eq!(d[0].cfg.rtcp, Some("10.0.0.9:5000".parse().unwrap()));
 
         let mux = OFFER.replace("a=sendrecv", "a=rtcp-mux");
         let mut sdp = SessionDescription::parse(mux.as_bytes()).unwrap();
-        let d = describe(&sdp);
+        let d = describe(&sdp, None);
         assert_eq!(d[0].cfg.rtcp, d[0].cfg.rtp);
         let out = rewrite(
             &mut sdp,

@@ -111,7 +111,7 @@ impl FakeMedia {
         if st.fail_next.take().is_some() {
             return Err(MediaError::NotAcceptable("failure injected by FakeMedia"));
         }
-        let descs = describe(&parsed);
+        let descs = describe(&parsed, opts.address_override());
         let mut next = st.next_port;
         let s = st
             .sessions

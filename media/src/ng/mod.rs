@@ -231,10 +231,27 @@ fn options(msg: &Value) -> SdpOptions {
         .and_then(Value::as_str)
         .is_some_and(|v| v.eq_ignore_ascii_case("yes"))
         || flags(msg).any(|f| f.eq_ignore_ascii_case("record-call"));
+    // "received-from": ["IP4", "192.0.2.7"], as Kamailio's rtpengine module sends it.
+    let received_from = msg
+        .get("received-from")
+        .and_then(Value::as_list)
+        .and_then(|l| l.get(1))
+        .and_then(Value::as_str)
+        .and_then(|a| a.parse().ok());
+    let trust_address = flags(msg).any(|f| {
+        f.eq_ignore_ascii_case("trust-address") || f.eq_ignore_ascii_case("trust address")
+    });
+    let media_address = msg
+        .get("media address")
+        .and_then(Value::as_str)
+        .and_then(|a| a.parse().ok());
     SdpOptions {
         replace_origin,
         keep_ice: ice.eq_ignore_ascii_case("force-relay") || ice.eq_ignore_ascii_case("optional"),
         record,
+        received_from,
+        trust_address,
+        media_address,
     }
 }
 

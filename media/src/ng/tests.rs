@@ -228,3 +228,41 @@ fn malformed_commands_get_error_replies() {
             .is_none()
     );
 }
+
+#[test]
+fn kamailio_flags_map_to_options() {
+    let msg = dict([
+        ("command", Value::str("offer")),
+        (
+            "received-from",
+            Value::List(vec![Value::str("IP4"), Value::str("198.51.100.7")]),
+        ),
+        (
+            "replace",
+            Value::List(vec![Value::str("origin"), Value::str("session-connection")]),
+        ),
+        ("record call", Value::str("yes")),
+        ("ICE", Value::str("remove")),
+    ]);
+    let o = super::options(&msg);
+    assert!(o.replace_origin && o.record && !o.keep_ice && !o.trust_address);
+    assert_eq!(o.received_from, Some("198.51.100.7".parse().unwrap()));
+    assert_eq!(
+        o.address_override(),
+        o.received_from,
+        "rtpengine's default: the signalling source"
+    );
+    let trusted = dict([
+        (
+            "received-from",
+            Value::List(vec![Value::str("IP4"), Value::str("198.51.100.7")]),
+        ),
+        ("flags", Value::List(vec![Value::str("trust-address")])),
+    ]);
+    assert_eq!(super::options(&trusted).address_override(), None);
+    let forced = dict([("media address", Value::str("2001:db8::5"))]);
+    assert_eq!(
+        super::options(&forced).address_override(),
+        Some("2001:db8::5".parse().unwrap())
+    );
+}
