@@ -266,3 +266,39 @@ fn kamailio_flags_map_to_options() {
         Some("2001:db8::5".parse().unwrap())
     );
 }
+
+#[test]
+fn random_and_truncated_datagrams_never_panic() {
+    let mut h = NgHandler::new(Arc::new(FakeMedia::default()));
+    let mut valid = b"c1 ".to_vec();
+    dict([
+        ("command", Value::str("offer")),
+        ("call-id", Value::str("x")),
+        ("from-tag", Value::str("a")),
+        ("sdp", Value::str(OFFER)),
+    ])
+    .encode(&mut valid);
+    // Every truncation of a valid offer, with a fresh cookie each time.
+    for cut in 0..valid.len() {
+        let mut d = format!("t{cut} ").into_bytes();
+        d.extend_from_slice(&valid[3..cut.max(3)]);
+        let _ = h.handle_datagram(Instant::now(), &d);
+    }
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for i in 0..5_000u32 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let len = (seed % 200) as usize;
+        let mut d = format!("r{i} ").into_bytes();
+        let mut x = seed;
+        for _ in 0..len {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            d.push(b"dile0123456789:ab "[(x % 18) as usize]);
+        }
+        let reply = h.handle_datagram(Instant::now(), &d).unwrap();
+        assert!(reply.starts_with(format!("r{i} ").as_bytes()));
+    }
+}

@@ -362,3 +362,42 @@ fn loss_and_mos_in_stats() {
         "no media from B, no estimate"
     );
 }
+
+/// A small deterministic generator, so the garbage below is the same on every run.
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+#[test]
+fn random_datagrams_never_panic_and_garbage_is_counted() {
+    let t0 = Instant::now();
+    let mut s = session(t0);
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut buf = [0u8; 300];
+    for i in 0..20_000u32 {
+        let len = (xorshift(&mut seed) % 300) as usize;
+        for b in buf[..len].iter_mut() {
+            *b = xorshift(&mut seed) as u8;
+        }
+        // Half of them look like RTP/RTCP version 2, to get past the first check.
+        if i % 2 == 0 && len > 0 {
+            buf[0] = (buf[0] & 0x3f) | 0x80;
+        }
+        let leg = if i % 3 == 0 { Leg::B } else { Leg::A };
+        let ch = if i % 5 == 0 {
+            Channel::Rtcp
+        } else {
+            Channel::Rtp
+        };
+        let src = SocketAddr::from(([198, 18, 0, (i % 7) as u8], 1000 + (i % 3) as u16));
+        let _ = s.handle_packet(t0, 0, leg, ch, src, &buf[..len]);
+        let _ = crate::rtp::classify(&buf[..len]);
+    }
+    s.handle_timeout(t0 + Duration::from_secs(1));
+    let stats = s.stats(t0);
+    assert!(stats[0].legs[0].errors > 0, "garbage is counted");
+    while s.poll_event().is_some() {}
+}
