@@ -6,7 +6,7 @@
 //! cargo run --release -p media --example rtp_load -- --calls 300 --seconds 20 --ng 127.0.0.1:22223
 //!     loads an already running relay (VSS or rtpengine) through its ng port
 //! cargo run --release -p media --example rtp_load -- relay --ng 127.0.0.1:22299 [--workers N]
-//!     runs only the relay ([--io-uring] selects the io_uring backend, [--coalesce-us N])
+//!     runs only the relay ([--coalesce-us N] sets the wake-up coalescing)
 //! add --record to record every call (the report then counts recordings and their gaps)
 //!     runs only the relay
 //! ```
@@ -38,7 +38,6 @@ fn relay(args: &[String]) -> Result<(), String> {
         ng_listen: Some(ng),
         workers: arg(args, "--workers").unwrap_or(0),
         coalesce: std::time::Duration::from_micros(arg(args, "--coalesce-us").unwrap_or(500)),
-        io_uring: args.iter().any(|a| a == "--io-uring"),
         recordings_dir: std::env::temp_dir().join("vss-rtp-load-recordings"),
         ..MediaConfig::default()
     };
@@ -90,9 +89,6 @@ fn main() -> ExitCode {
             };
             let mut cmd = Command::new(exe);
             cmd.args(["relay", "--ng", &ng.to_string()]);
-            if args.iter().any(|a| a == "--io-uring") {
-                cmd.arg("--io-uring");
-            }
             for flag in ["--workers", "--coalesce-us"] {
                 if let Some(w) = arg::<u64>(&args, flag) {
                     cmd.args([flag, &w.to_string()]);

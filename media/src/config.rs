@@ -35,11 +35,6 @@ pub struct MediaConfig {
     /// so that one wake-up serves many sockets (fewer context switches under load).
     /// Adds at most this much latency; zero disables it.
     pub coalesce: Duration,
-    /// Drive relay sockets with io_uring instead of epoll + recvmmsg/sendmmsg (falls back
-    /// to epoll where the kernel refuses it). Off by default: on the reference machine it
-    /// saved little CPU and lost packets under overload where epoll did not (see
-    /// media/BENCHMARKS.md).
-    pub io_uring: bool,
 }
 
 impl Default for MediaConfig {
@@ -56,7 +51,6 @@ impl Default for MediaConfig {
             hold_timeout: Duration::from_secs(3600),
             workers: 0,
             coalesce: Duration::from_micros(500),
-            io_uring: false,
         }
     }
 }

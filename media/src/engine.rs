@@ -95,7 +95,7 @@ impl MediaEngine {
             config.workers
         };
         let workers = (0..n)
-            .map(|i| WorkerHandle::spawn(i, config.coalesce, config.io_uring, tx.clone()))
+            .map(|i| WorkerHandle::spawn(i, config.coalesce, tx.clone()))
             .collect::<Result<Vec<_>, _>>()?;
         let recorder = RecorderHandle::spawn()?;
         let inner = Inner {

@@ -357,50 +357,6 @@ fn bad_sdp_and_unknown_sessions_are_errors() {
 }
 
 #[test]
-fn io_uring_backend_forwards_latches_and_frees_ports() {
-    // Two pairs per call and three pairs in the range: a new call fits only once the
-    // removed call's sockets are really closed.
-    let (e, _rx, _dir) = engine(31900..=31905, |c| c.io_uring = true);
-    for round in 0..3u16 {
-        let (a, b, attacker) = (Endpoint::new(), Endpoint::new(), Endpoint::new());
-        let id = format!("uring-{round}");
-        let to_b = e
-            .offer(
-                &id,
-                "ta",
-                sdp("127.0.0.1", a.port(), "").as_bytes(),
-                &SdpOptions::default(),
-            )
-            .unwrap();
-        let to_a = e
-            .answer(
-                &id,
-                "ta",
-                "tb",
-                sdp("127.0.0.1", b.port(), "").as_bytes(),
-                &SdpOptions::default(),
-            )
-            .unwrap();
-        let (relay_for_a, relay_for_b) = (relay_addr(&to_a), relay_addr(&to_b));
-        for i in 0..10u16 {
-            a.send(
-                relay_for_a,
-                &rtp(0, i, 160 * u32::from(i), 1, &[i as u8; 160]),
-            );
-            let (got, from) = b.recv().expect("A to B");
-            assert_eq!((got[12], from), (i as u8, relay_for_b));
-            b.send(relay_for_b, &rtp(0, i, 160 * u32::from(i), 2, &[0; 160]));
-            assert_eq!(a.recv().expect("B to A").1, relay_for_a);
-        }
-        attacker.send(relay_for_a, &rtp(0, 99, 0, 3, &[0; 160]));
-        assert!(b.recv_quick().is_none());
-        let fin = e.delete(&id).unwrap();
-        assert_eq!(fin.streams[0].legs[0].dropped_foreign, 1);
-        assert_eq!(fin.streams[0].legs[1].forwarded, 10);
-    }
-}
-
-#[test]
 fn rtcp_is_relayed_and_sr_rr_give_loss_jitter_and_rtt() {
     use rtcp::packet::Packet;
     use rtcp::receiver_report::ReceiverReport;

@@ -6,5 +6,4 @@ pub mod session;
 pub(crate) mod sys;
 #[cfg(test)]
 mod tests;
-mod uring;
 pub(crate) mod worker;

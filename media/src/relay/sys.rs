@@ -276,7 +276,7 @@ impl Batch {
 }
 
 /// Converts a kernel socket address to `SocketAddr`.
-pub(crate) fn from_storage(s: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
+fn from_storage(s: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
     match i32::from(s.ss_family) {
         libc::AF_INET if len as usize >= std::mem::size_of::<libc::sockaddr_in>() => {
             // SAFETY: the family says the storage holds a sockaddr_in, and storage is large
@@ -302,7 +302,7 @@ pub(crate) fn from_storage(s: &libc::sockaddr_storage, len: libc::socklen_t) -> 
 }
 
 /// Writes `addr` into kernel form; returns its length.
-pub(crate) fn to_storage(addr: SocketAddr, s: &mut libc::sockaddr_storage) -> libc::socklen_t {
+fn to_storage(addr: SocketAddr, s: &mut libc::sockaddr_storage) -> libc::socklen_t {
     match addr {
         SocketAddr::V4(a) => {
             // SAFETY: storage is large and aligned enough for sockaddr_in.

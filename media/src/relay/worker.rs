@@ -73,7 +73,6 @@ impl WorkerHandle {
     pub(crate) fn spawn(
         index: usize,
         coalesce: Duration,
-        uring: bool,
         events: tokio::sync::mpsc::Sender<MediaEvent>,
     ) -> io::Result<Self> {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -87,10 +86,6 @@ impl WorkerHandle {
             .spawn(move || {
                 let mut w = Worker {
                     coalesce,
-                    uring,
-                    new_tokens: Vec::new(),
-                    retired: Vec::new(),
-                    pending_removals: Vec::new(),
                     backlog: Vec::new(),
                     epoll,
                     wake_rx,
@@ -135,65 +130,41 @@ impl Drop for WorkerHandle {
     }
 }
 
-pub(super) struct SocketEntry {
-    pub(super) socket: UdpSocket,
-    pub(super) slot: usize,
-    pub(super) stream: usize,
-    pub(super) leg: Leg,
-    pub(super) channel: Channel,
+struct SocketEntry {
+    socket: UdpSocket,
+    slot: usize,
+    stream: usize,
+    leg: Leg,
+    channel: Channel,
 }
 
-pub(super) struct WorkerSession {
+struct WorkerSession {
     key: u64,
-    pub(super) relay: Box<RelaySession>,
+    relay: Box<RelaySession>,
     /// fds[stream][leg][channel]
-    pub(super) fds: Vec<[[Option<RawFd>; 2]; 2]>,
+    fds: Vec<[[Option<RawFd>; 2]; 2]>,
     tokens: Vec<usize>,
 }
 
-/// A removal waiting for its sockets to close: their tokens, the reply, the statistics.
-pub(super) type PendingRemoval = (Vec<usize>, SyncSender<Vec<StreamStats>>, Vec<StreamStats>);
-
-pub(super) struct Worker {
+struct Worker {
     /// Pause after a busy wake-up so the next `epoll_wait` finds many sockets ready.
-    pub(super) coalesce: Duration,
-    /// Whether the io_uring loop drives this worker (else epoll).
-    pub(super) uring: bool,
-    /// Sockets added since the io_uring loop last looked.
-    pub(super) new_tokens: Vec<usize>,
-    /// Sockets of removed sessions, to close once their operations are done.
-    pub(super) retired: Vec<(usize, UdpSocket)>,
-    /// Removals answered once all their sockets are closed (io_uring mode).
-    pub(super) pending_removals: Vec<PendingRemoval>,
+    coalesce: Duration,
     /// Sockets left with queued datagrams after their share of a wake-up (epoll mode).
-    pub(super) backlog: Vec<usize>,
-    pub(super) epoll: Epoll,
-    pub(super) wake_rx: UnixStream,
-    pub(super) commands: Receiver<Command>,
-    pub(super) events: tokio::sync::mpsc::Sender<MediaEvent>,
-    pub(super) sockets: Vec<Option<SocketEntry>>,
-    pub(super) free_tokens: Vec<usize>,
-    pub(super) sessions: Vec<Option<WorkerSession>>,
-    pub(super) free_slots: Vec<usize>,
-    pub(super) keys: HashMap<u64, usize>,
-    pub(super) dropped_events: u64,
+    backlog: Vec<usize>,
+    epoll: Epoll,
+    wake_rx: UnixStream,
+    commands: Receiver<Command>,
+    events: tokio::sync::mpsc::Sender<MediaEvent>,
+    sockets: Vec<Option<SocketEntry>>,
+    free_tokens: Vec<usize>,
+    sessions: Vec<Option<WorkerSession>>,
+    free_slots: Vec<usize>,
+    keys: HashMap<u64, usize>,
+    dropped_events: u64,
 }
 
 impl Worker {
     fn run(&mut self) {
-        if self.uring {
-            match super::uring::Ring::new() {
-                Ok(ring) => return self.run_uring(ring),
-                Err(e) => {
-                    tracing::warn!(error = %e, "io_uring unavailable; relay worker uses epoll");
-                    self.uring = false;
-                }
-            }
-        }
-        self.run_epoll();
-    }
-
-    fn run_epoll(&mut self) {
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
         let mut batch = Batch::new();
         let mut next_tick = Instant::now() + TICK;
@@ -305,7 +276,7 @@ impl Worker {
         self.flush_events(slot);
     }
 
-    pub(super) fn flush_events(&mut self, slot: usize) {
+    fn flush_events(&mut self, slot: usize) {
         let Some(Some(sess)) = self.sessions.get_mut(slot) else {
             return;
         };
@@ -324,7 +295,7 @@ impl Worker {
     }
 
     /// Applies pending commands; false when the worker must stop.
-    pub(super) fn drain_commands(&mut self, now: Instant) -> bool {
+    fn drain_commands(&mut self, now: Instant) -> bool {
         let mut sink = [0u8; 256];
         while let Ok(n) = self.wake_rx.read(&mut sink) {
             if n == 0 {
@@ -375,10 +346,7 @@ impl Worker {
                 for (channel, socket) in [(Channel::Rtp, rtp), (Channel::Rtcp, rtcp)] {
                     let fd = socket.as_raw_fd();
                     let token = self.free_tokens.pop().unwrap_or(self.sockets.len());
-                    if self.uring {
-                        // The io_uring loop arms a receive for it.
-                        self.new_tokens.push(token);
-                    } else if let Err(e) = self.epoll.add(fd, token as u64) {
+                    if let Err(e) = self.epoll.add(fd, token as u64) {
                         tracing::error!(error = %e, "cannot watch media socket");
                         continue;
                     }
@@ -433,14 +401,8 @@ impl Worker {
                     Some(slot) => self.remove_slot(slot, now),
                     None => Vec::new(),
                 };
-                if self.retired.is_empty() {
-                    let _ = reply.try_send(stats);
-                } else {
-                    // io_uring: the ports are free only once the kernel has released the
-                    // sockets, and the control side reuses them right after the reply.
-                    let tokens = self.retired.iter().map(|(t, _)| *t).collect();
-                    self.pending_removals.push((tokens, reply, stats));
-                }
+                // The sockets are closed now, so the control side may reuse the ports.
+                let _ = reply.try_send(stats);
             }
             Command::Shutdown => {}
         }
@@ -457,14 +419,8 @@ impl Worker {
         };
         for t in &sess.tokens {
             if let Some(entry) = self.sockets.get_mut(*t).and_then(Option::take) {
-                if self.uring {
-                    // An operation may be in flight on it: the io_uring loop cancels it and
-                    // closes the socket once the kernel has let go of its buffer.
-                    self.retired.push((*t, entry.socket));
-                } else {
-                    let _ = self.epoll.remove(entry.socket.as_raw_fd());
-                    self.free_tokens.push(*t);
-                }
+                let _ = self.epoll.remove(entry.socket.as_raw_fd());
+                self.free_tokens.push(*t);
             }
         }
         self.free_slots.push(slot);
