@@ -162,6 +162,27 @@ pub(crate) fn name_end(s: &[u8], pos: usize, end: usize) -> usize {
     i.min(end)
 }
 
+/// The index of the first `:`, SP, HTAB or octet below 0x20 at or after `pos`, or
+/// `s.len()`: where a header name stops, eight octets at a time.
+#[inline]
+pub(crate) fn name_stop(s: &[u8], pos: usize) -> usize {
+    let mut i = pos;
+    while let Some(chunk) = s.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        let w = u64::from_le_bytes(*chunk);
+        let hits = zero_octets(w ^ (ONES * u64::from(b':')))
+            | zero_octets(w ^ (ONES * u64::from(b' ')))
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGHS);
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < s.len() && !matches!(s[i], b':' | b' ' | 0..=0x1f) {
+        i += 1;
+    }
+    i
+}
+
 /// The line starting at `pos`: it ends at LF, and a CR just before the LF belongs to
 /// the line end (RFC 3261 §7 uses CRLF; a bare LF is tolerated, as RFC 3261 §7.5 hints
 /// and most stacks do). One pass finds the end and notes stray CR and NUL octets.
@@ -310,6 +331,25 @@ pub(crate) fn parse_u32(s: &[u8], max: u32) -> Option<u32> {
     }
 }
 
+/// The run of digits at the start of `s`: its length, and its value when that is at most
+/// `max` (leading zeros allowed, any number of them). One pass, no allocation; the sum
+/// saturates above `u32::MAX`, which no `max` reaches.
+#[inline]
+pub(crate) fn leading_digits(s: &[u8], max: u32) -> (usize, Option<u32>) {
+    let mut value: u64 = 0;
+    let mut n = 0;
+    for &b in s {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        value = (value * 10 + u64::from(d)).min(1 << 32);
+        n += 1;
+    }
+    let value = u32::try_from(value).ok().filter(|&v| v <= max);
+    (n, value)
+}
+
 /// Decode the value of one hex digit.
 #[inline]
 pub(crate) fn hex_val(b: u8) -> Option<u8> {
@@ -432,6 +472,47 @@ mod tests {
     }
 
     #[test]
+    fn digit_runs() {
+        assert_eq!(leading_digits(b"70", 255), (2, Some(70)));
+        assert_eq!(leading_digits(b"256 x", 255), (3, None));
+        assert_eq!(
+            leading_digits(b"0000000000000000000000000070", 255),
+            (28, Some(70))
+        );
+        assert_eq!(
+            leading_digits(b"99999999999999999999999", u32::MAX),
+            (23, None)
+        );
+        assert_eq!(
+            leading_digits(b"4294967295", u32::MAX),
+            (10, Some(u32::MAX))
+        );
+        assert_eq!(leading_digits(b"4294967296", u32::MAX), (10, None));
+        assert_eq!(leading_digits(b"x1", 9).0, 0);
+        assert_eq!(leading_digits(b"", 9).0, 0);
+        // The same verdicts as parse_u32 on every digit string it reads.
+        for text in [
+            "0",
+            "00",
+            "9",
+            "255",
+            "0255",
+            "65535",
+            "65536",
+            "2147483647",
+            "2147483648",
+        ] {
+            for max in [0, 255, 65535, (1 << 31) - 1, u32::MAX] {
+                assert_eq!(
+                    leading_digits(text.as_bytes(), max).1,
+                    parse_u32(text.as_bytes(), max),
+                    "{text} {max}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn quoted_strings() {
         assert_eq!(quoted_end(br#""a\"b" x"#, 0), Some(6));
         assert_eq!(quoted_end(br#""abc"#, 0), None);
@@ -522,6 +603,24 @@ mod tests {
             text.push(b':');
             assert_eq!(name_end(&text, 0, text.len()), len);
             assert_eq!(name_end(&text, 0, len), len);
+        }
+    }
+
+    #[test]
+    fn header_name_stops() {
+        let text = b"Content-Length: 0\r\nVia : x\r\nSubject\t: y\r\nno-colon\r\nx";
+        assert_eq!(name_stop(text, 0), 14);
+        assert_eq!(name_stop(text, 19), 22);
+        assert_eq!(name_stop(text, 28), 35);
+        assert_eq!(name_stop(text, 41), 49);
+        assert_eq!(name_stop(text, 51), 52);
+        for len in 0..20 {
+            for stop in [b':', b' ', b'\t', b'\r', b'\n', 0] {
+                let mut text = vec![b'a'; len];
+                text.push(stop);
+                text.extend_from_slice(b"zzzzzzzzz:");
+                assert_eq!(name_stop(&text, 0), len, "{stop} after {len}");
+            }
         }
     }
 

@@ -21,12 +21,11 @@ impl CSeq {
             name: "CSeq",
             reason,
         };
-        let digits = value.iter().take_while(|b| b.is_ascii_digit()).count();
+        let (digits, seq) = syntax::leading_digits(value, (1 << 31) - 1);
         if digits == 0 {
             return Err(bad("missing sequence number"));
         }
-        let seq = syntax::parse_u32(&value[..digits], (1 << 31) - 1)
-            .ok_or(Error::OutOfRange("CSeq number"))?;
+        let seq = seq.ok_or(Error::OutOfRange("CSeq number"))?;
         let m = syntax::skip_ws(value, digits);
         if m == digits {
             return Err(bad("missing space before method"));

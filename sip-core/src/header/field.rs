@@ -105,9 +105,7 @@ impl Header {
 
     /// The via-parms of a Via line.
     pub(crate) fn vias(&self) -> Result<&[Via]> {
-        match self
-            .typed(|v| List::collect(|push| Via::parse_list(v, push), "Via").map(Parsed::Vias))?
-        {
+        match self.typed(parse_vias)? {
             Parsed::Vias(v) => Ok(v.as_slice()),
             _ => Err(Error::InvalidHeader {
                 name: "Via",
@@ -119,9 +117,7 @@ impl Header {
     /// The one address of a From or To line.
     pub(crate) fn addr(&self) -> Result<&NameAddr> {
         let name = self.name.static_name();
-        match self
-            .typed(|v| NameAddr::parse_single(v, name).map(|a| Parsed::Addrs(List::One(a))))?
-        {
+        match self.typed(|v| parse_addr(v, name))? {
             Parsed::Addrs(List::One(a)) => Ok(a),
             _ => Err(Error::InvalidHeader {
                 name,
@@ -134,13 +130,7 @@ impl Header {
     /// when `allow_star`.
     pub(crate) fn addrs(&self, allow_star: bool) -> Result<Option<&[NameAddr]>> {
         let name = self.name.static_name();
-        let p = self.typed(|v| {
-            if allow_star && syntax::trim(v) == b"*" {
-                return Ok(Parsed::Star);
-            }
-            List::collect(|push| NameAddr::parse_list(v, name, push), name).map(Parsed::Addrs)
-        })?;
-        match p {
+        match self.typed(|v| parse_addrs(v, name, allow_star))? {
             Parsed::Star => Ok(None),
             Parsed::Addrs(a) => Ok(Some(a.as_slice())),
             _ => Err(Error::InvalidHeader {
@@ -153,20 +143,11 @@ impl Header {
     /// A decimal value up to `max`; beyond it an error, or `max` when `clamp`.
     pub(crate) fn number(&self, max: u32, clamp: bool) -> Result<u32> {
         let name = self.name.static_name();
-        match self.typed(|v| {
-            let t = syntax::trim(v);
-            if t.is_empty() || !t.iter().all(u8::is_ascii_digit) {
-                return Err(Error::InvalidHeader {
-                    name,
-                    reason: "not a number",
-                });
-            }
-            match syntax::parse_u32(t, max) {
-                Some(n) => Ok(Parsed::Number(n)),
-                None if clamp => Ok(Parsed::Number(max)),
-                None => Err(Error::OutOfRange(name)),
-            }
-        })? {
+        let parse = |v: &Bytes| match parse_number(v, max, name) {
+            Err(Error::OutOfRange(_)) if clamp => Ok(Parsed::Number(max)),
+            other => other,
+        };
+        match self.typed(parse)? {
             Parsed::Number(n) => Ok(*n),
             _ => Err(Error::InvalidHeader {
                 name,
@@ -196,6 +177,39 @@ impl Header {
         let _ = header.parsed.set(Parsed::Vias(list));
         header
     }
+}
+
+/// The largest Max-Forwards (RFC 3261 §20.22: 0–255).
+pub(crate) const MAX_FORWARDS: u32 = 255;
+/// The largest Content-Length this stack reads.
+pub(crate) const CONTENT_LENGTH: u32 = u32::MAX;
+
+fn parse_vias(v: &Bytes) -> Result<Parsed> {
+    List::collect(|push| Via::parse_list(v, push), "Via").map(Parsed::Vias)
+}
+
+fn parse_addr(v: &Bytes, name: &'static str) -> Result<Parsed> {
+    NameAddr::parse_single(v, name).map(|a| Parsed::Addrs(List::One(a)))
+}
+
+fn parse_addrs(v: &Bytes, name: &'static str, allow_star: bool) -> Result<Parsed> {
+    if allow_star && syntax::trim(v) == b"*" {
+        return Ok(Parsed::Star);
+    }
+    List::collect(|push| NameAddr::parse_list(v, name, push), name).map(Parsed::Addrs)
+}
+
+/// A value of digits only, up to `max` (`OutOfRange` beyond it).
+fn parse_number(v: &[u8], max: u32, name: &'static str) -> Result<Parsed> {
+    let t = syntax::trim(v);
+    let (digits, value) = syntax::leading_digits(t, max);
+    if digits == 0 || digits != t.len() {
+        return Err(Error::InvalidHeader {
+            name,
+            reason: "not a number",
+        });
+    }
+    value.map(Parsed::Number).ok_or(Error::OutOfRange(name))
 }
 
 impl fmt::Debug for Header {

@@ -9,6 +9,7 @@ mod via;
 
 pub use cseq::CSeq;
 pub use field::Header;
+pub(crate) use field::{CONTENT_LENGTH, MAX_FORWARDS};
 pub use name::HeaderName;
 pub use name_addr::NameAddr;
 pub use via::{MAGIC_COOKIE, Transport, Via};
@@ -106,10 +107,12 @@ impl Headers {
         self.list.push(Header::new(name, value.into()));
     }
 
-    /// Append a field received in a message (the parser's path: built in place).
+    /// Append a field received in a message (the parser's path), and return it.
     #[inline(always)]
-    pub(crate) fn push_received(&mut self, name: HeaderName, value: Bytes) {
+    pub(crate) fn push_received(&mut self, name: HeaderName, value: Bytes) -> &Header {
         self.list.push(Header::new(name, value));
+        let last = self.list.len() - 1;
+        &self.list[last]
     }
 
     /// Append an already built field.
@@ -243,14 +246,14 @@ impl Headers {
     /// Max-Forwards (0–255), if present.
     pub fn max_forwards(&self) -> Result<Option<u32>> {
         self.get(&HeaderName::MaxForwards)
-            .map(|h| h.number(255, false))
+            .map(|h| h.number(field::MAX_FORWARDS, false))
             .transpose()
     }
 
     /// Content-Length, if present.
     pub fn content_length(&self) -> Result<Option<u32>> {
         self.get(&HeaderName::ContentLength)
-            .map(|h| h.number(u32::MAX, false))
+            .map(|h| h.number(field::CONTENT_LENGTH, false))
             .transpose()
     }
 

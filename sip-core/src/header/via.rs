@@ -206,8 +206,11 @@ impl Via {
         let c = syntax::skip_ws(s, m);
         if s.get(c) == Some(&b':') {
             let p = syntax::skip_ws(s, c + 1);
-            let digits = s[p..].iter().take_while(|b| b.is_ascii_digit()).count();
-            port = Some(syntax::parse_u32(&s[p..p + digits], 65535).ok_or("bad port")? as u16);
+            let (digits, value) = syntax::leading_digits(&s[p..], u32::from(u16::MAX));
+            if digits == 0 {
+                return Err("bad port");
+            }
+            port = Some(value.ok_or("bad port")? as u16);
             m = p + digits;
         }
         let plen = params::scan_header_params(&s[m..])?;

@@ -1,9 +1,9 @@
 //! The message parser and validator (RFC 3261 §7, §8.2.2, §18.3; RFC 4475).
 
-use super::validate::validate;
+use super::validate::Validator;
 use super::{MAX_MESSAGE_SIZE, Message, Request, Response};
 use crate::error::{Error, Result};
-use crate::header::{HeaderName, Headers};
+use crate::header::{Header, HeaderName, Headers};
 use crate::method::Method;
 use crate::status::StatusCode;
 use crate::syntax;
@@ -44,16 +44,28 @@ pub(crate) fn parse(buf: Bytes, framing: Framing) -> Result<Message> {
     pos = line.next;
 
     let mut headers = Headers::with_capacity(16);
+    let mut validator = Validator::default();
     let mut body_start = s.len();
     let mut terminated = false;
     while pos < s.len() {
+        if let Some((header, next)) = fast_header_line(&mut headers, &buf, pos) {
+            validator.field(header);
+            pos = next;
+            continue;
+        }
         let line = syntax::scan_line(s, pos);
         if !line.complete {
             // The last header line of a datagram may lack its CRLF.
             if framing == Framing::Stream {
                 return Err(Error::Unterminated);
             }
-            push_header_line(&mut headers, &buf, pos, line.end, line.controls)?;
+            validator.field(push_header_line(
+                &mut headers,
+                &buf,
+                pos,
+                line.end,
+                line.controls,
+            )?);
             break;
         }
         if line.end == pos {
@@ -66,11 +78,17 @@ pub(crate) fn parse(buf: Bytes, framing: Framing) -> Result<Message> {
             // Line folding (RFC 3261 §7.3.1): a line starting with white space continues
             // the previous one.
             let (name, value, after) = folded_header_line(s, pos, line.end, next)?;
-            headers.push(name, value);
+            validator.field(headers.push_received(name, value));
             pos = after;
             continue;
         }
-        push_header_line(&mut headers, &buf, pos, line.end, line.controls)?;
+        validator.field(push_header_line(
+            &mut headers,
+            &buf,
+            pos,
+            line.end,
+            line.controls,
+        )?);
         pos = next;
     }
     if !terminated {
@@ -81,8 +99,9 @@ pub(crate) fn parse(buf: Bytes, framing: Framing) -> Result<Message> {
     }
 
     let available = s.len() - body_start;
-    let body = match headers.content_length()? {
-        Some(n) => {
+    let body = match validator.content_length() {
+        Some(Err(e)) => return Err(e.clone()),
+        Some(&Ok(n)) => {
             let n = n as usize;
             if n > available {
                 return Err(Error::BodyTruncated {
@@ -116,7 +135,7 @@ pub(crate) fn parse(buf: Bytes, framing: Framing) -> Result<Message> {
             body,
         }),
     };
-    validate(&message)?;
+    validator.finish(&message)?;
     Ok(message)
 }
 
@@ -203,16 +222,61 @@ fn header_name(text: &[u8]) -> Result<(HeaderName, usize)> {
     Ok((HeaderName::from_bytes(&text[..name_len]), colon + 1))
 }
 
+/// The common header line, `Name: value` ending in CRLF or LF with no continuation,
+/// appended to `headers` in one pass: the name is read up to its colon, then the value
+/// is scanned for its line end (and stray CR or NUL) from there, so no octet is crossed
+/// twice. Returns the field and where the next line starts, or `None`, having done
+/// nothing, for any other line (empty, folded, unterminated, malformed): the general
+/// path takes those and gives the errors.
+#[inline(always)]
+fn fast_header_line<'h>(
+    headers: &'h mut Headers,
+    buf: &Bytes,
+    pos: usize,
+) -> Option<(&'h Header, usize)> {
+    let s: &[u8] = buf;
+    let name_end = syntax::name_stop(s, pos);
+    // Only a colon right after the name; SWS before it goes the general way.
+    if name_end == pos || s.get(name_end) != Some(&b':') {
+        return None;
+    }
+    let name = match HeaderName::known_at(s, pos, name_end) {
+        Some(name) => name,
+        None if syntax::TOKEN.all(&s[pos..name_end]) => {
+            HeaderName::Other(Bytes::copy_from_slice(&s[pos..name_end]))
+        }
+        None => return None,
+    };
+    let mut start = name_end + 1;
+    if s.get(start) == Some(&b' ') {
+        start += 1;
+    }
+    if s.get(start).is_some_and(|&b| syntax::is_wsp(b)) {
+        start = syntax::skip_ws(s, start);
+    }
+    let line = syntax::scan_line(s, start);
+    let folded = s.get(line.next).is_some_and(|&b| syntax::is_wsp(b));
+    if !line.complete || line.controls || folded {
+        return None;
+    }
+    let mut stop = line.end;
+    while stop > start && syntax::is_wsp(s[stop - 1]) {
+        stop -= 1;
+    }
+    let value = buf.slice(start.min(stop)..stop);
+    Some((headers.push_received(name, value), line.next))
+}
+
 /// One header line `name SWS ":" value` spanning `buf[pos..end]`, appended to `headers`.
 /// `controls` says that the line holds a stray CR or a NUL (see [`syntax::scan_line`]).
 #[inline(always)]
-fn push_header_line(
-    headers: &mut Headers,
+fn push_header_line<'h>(
+    headers: &'h mut Headers,
     buf: &Bytes,
     pos: usize,
     end: usize,
     controls: bool,
-) -> Result<()> {
+) -> Result<&'h Header> {
     let s: &[u8] = buf;
     // A known name is a token by construction; any other is checked.
     let name_end = syntax::name_end(s, pos, end);
@@ -222,12 +286,23 @@ fn push_header_line(
         None if syntax::TOKEN.all(raw_name) => HeaderName::Other(Bytes::copy_from_slice(raw_name)),
         None => return Err(Error::HeaderLine),
     };
-    // Lines end at CR or LF, which stop the skip.
-    let colon = syntax::skip_ws(s, name_end);
-    if colon >= end || s[colon] != b':' {
-        return Err(Error::HeaderLine);
+    // Nearly every line is `Name: value`; SWS around the colon takes the longer way.
+    // Lines end at CR or LF, which stop the skips.
+    let mut colon = name_end;
+    if s.get(colon) != Some(&b':') {
+        colon = syntax::skip_ws(s, name_end);
+        if colon >= end || s[colon] != b':' {
+            return Err(Error::HeaderLine);
+        }
     }
-    let start = syntax::skip_ws(s, colon + 1).min(end);
+    let mut start = colon + 1;
+    if s.get(start) == Some(&b' ') {
+        start += 1;
+    }
+    if s.get(start).is_some_and(|&b| syntax::is_wsp(b)) {
+        start = syntax::skip_ws(s, start);
+    }
+    let start = start.min(end);
     let mut stop = end;
     while stop > start && syntax::is_wsp(s[stop - 1]) {
         stop -= 1;
@@ -238,8 +313,7 @@ fn push_header_line(
     if controls && !quoted_controls_only(&value) {
         return Err(Error::HeaderLine);
     }
-    headers.push_received(name, value);
-    Ok(())
+    Ok(headers.push_received(name, value))
 }
 
 /// A header line continued on the lines after it (RFC 3261 §7.3.1): each continuation

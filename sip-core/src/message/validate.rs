@@ -2,7 +2,8 @@
 
 use super::Message;
 use crate::error::{Error, Result};
-use crate::header::HeaderName;
+use crate::header::{CONTENT_LENGTH, Header, HeaderName, MAX_FORWARDS};
+use crate::method::Method;
 use crate::syntax;
 
 /// Index of a single-value header in the duplicate counter, if it is one.
@@ -62,31 +63,41 @@ impl Verdict {
     }
 }
 
-/// The checks every message passes (RFC 3261 §8.1.1, §8.2.2, §20; RFC 4475). One pass
-/// over the fields parses and caches every typed view the stack reads.
-pub(crate) fn validate(message: &Message) -> Result<()> {
-    let headers = message.headers();
-    let mut seen = [0u8; 13];
-    let mut verdict = Verdict::default();
-    let mut vias = 0;
-    let mut cseq_method = None;
-    let mut star = false;
-    let mut addresses = false;
-    for h in headers.iter() {
+/// The checks every message passes (RFC 3261 §8.1.1, §8.2.2, §20; RFC 4475), field by
+/// field: the parser hands each field over as soon as it is cut, while its octets are
+/// still in cache, and every typed view the stack reads is parsed and cached on the way.
+/// Faults are collected, not returned, so that the earliest check answers whatever the
+/// order of the fields.
+#[derive(Default)]
+pub(crate) struct Validator {
+    seen: [u8; 13],
+    verdict: Verdict,
+    vias: usize,
+    cseq_method: Option<Method>,
+    content_length: Option<Result<u32>>,
+    star: bool,
+    addresses: bool,
+}
+
+impl Validator {
+    /// Check one field (in message order).
+    #[inline(always)]
+    pub(crate) fn field(&mut self, h: &Header) {
         let name = h.name();
         if let Some(i) = single_index(name) {
-            seen[i] = seen[i].saturating_add(1);
-            if seen[i] > 1 {
-                verdict.note(
+            self.seen[i] = self.seen[i].saturating_add(1);
+            if self.seen[i] > 1 {
+                self.verdict.note(
                     Check::Duplicates,
                     Error::DuplicateHeader(name.static_name()),
                 );
-                continue;
+                return;
             }
         }
+        let verdict = &mut self.verdict;
         match name {
             HeaderName::Via => {
-                vias += verdict
+                self.vias += verdict
                     .note_result(Check::Via, h.vias())
                     .map_or(0, <[_]>::len);
             }
@@ -109,20 +120,22 @@ pub(crate) fn validate(message: &Message) -> Result<()> {
                 }
             }
             HeaderName::CSeq => {
-                cseq_method = verdict
+                self.cseq_method = verdict
                     .note_result(Check::CSeq, h.cseq())
-                    .map(|c| &c.method);
+                    .map(|c| c.method.clone());
             }
             // Max-Forwards is not required, for RFC 2543 peers (RFC 4475 §3.4.1).
             HeaderName::MaxForwards => {
-                verdict.note_result(Check::MaxForwards, h.number(255, false));
+                verdict.note_result(Check::MaxForwards, h.number(MAX_FORWARDS, false));
             }
             HeaderName::ContentLength => {
-                verdict.note_result(Check::ContentLength, h.number(u32::MAX, false));
+                let n = h.number(CONTENT_LENGTH, false);
+                verdict.note_result(Check::ContentLength, n.clone());
+                self.content_length = Some(n);
             }
             HeaderName::Contact => match verdict.note_result(Check::Addresses, h.addrs(true)) {
-                Some(None) => star = true,
-                Some(Some(_)) => addresses = true,
+                Some(None) => self.star = true,
+                Some(Some(_)) => self.addresses = true,
                 None => {}
             },
             HeaderName::Route | HeaderName::RecordRoute => {
@@ -131,37 +144,56 @@ pub(crate) fn validate(message: &Message) -> Result<()> {
             _ => {}
         }
     }
-    // Required in every request and response (RFC 3261 §8.1.1).
-    for (check, index, label) in [
-        (Check::From, FROM, "From"),
-        (Check::To, TO, "To"),
-        (Check::CallId, CALL_ID, "Call-ID"),
-        (Check::CSeq, CSEQ, "CSeq"),
-    ] {
-        if seen[index] == 0 {
-            verdict.note(check, Error::MissingHeader(label));
+
+    /// The first Content-Length: absent, its value, or why it is not one.
+    pub(crate) fn content_length(&self) -> Option<&Result<u32>> {
+        self.content_length.as_ref()
+    }
+
+    /// The verdict once every field of `message` went through [`Validator::field`].
+    pub(crate) fn finish(mut self, message: &Message) -> Result<()> {
+        let verdict = &mut self.verdict;
+        // Required in every request and response (RFC 3261 §8.1.1).
+        for (check, index, label) in [
+            (Check::From, FROM, "From"),
+            (Check::To, TO, "To"),
+            (Check::CallId, CALL_ID, "Call-ID"),
+            (Check::CSeq, CSEQ, "CSeq"),
+        ] {
+            if self.seen[index] == 0 {
+                verdict.note(check, Error::MissingHeader(label));
+            }
         }
+        if self.vias == 0 {
+            verdict.note(Check::Via, Error::MissingHeader("Via"));
+        }
+        if self.star && self.addresses {
+            // RFC 3261 §10.3 step 6: `*` must stand alone.
+            verdict.note(
+                Check::Addresses,
+                Error::InvalidHeader {
+                    name: "Contact",
+                    reason: "'*' mixed with addresses",
+                },
+            );
+        }
+        if let Some((_, error)) = self.verdict.0 {
+            return Err(error);
+        }
+        if let (Message::Request(r), Some(method)) = (message, &self.cseq_method)
+            && *method != r.method
+        {
+            return Err(Error::CSeqMismatch);
+        }
+        Ok(())
     }
-    if vias == 0 {
-        verdict.note(Check::Via, Error::MissingHeader("Via"));
+}
+
+/// Check a whole message (one built in code rather than parsed).
+pub(crate) fn validate(message: &Message) -> Result<()> {
+    let mut validator = Validator::default();
+    for h in message.headers().iter() {
+        validator.field(h);
     }
-    if star && addresses {
-        // RFC 3261 §10.3 step 6: `*` must stand alone.
-        verdict.note(
-            Check::Addresses,
-            Error::InvalidHeader {
-                name: "Contact",
-                reason: "'*' mixed with addresses",
-            },
-        );
-    }
-    if let Some((_, error)) = verdict.0 {
-        return Err(error);
-    }
-    if let (Message::Request(r), Some(method)) = (message, cseq_method)
-        && *method != r.method
-    {
-        return Err(Error::CSeqMismatch);
-    }
-    Ok(())
+    validator.finish(message)
 }

@@ -136,6 +136,13 @@ fn ends_at(s: &[u8], i: usize, ctx: Context) -> bool {
 /// the caller must find to be `>`; otherwise it must fill `s`.
 pub(crate) fn scan(s: &[u8], ctx: Context) -> Result<Parts, &'static str> {
     debug_assert!(s.len() <= usize::from(u16::MAX));
+    // Nearly every URI here starts `sip:`, in some case: one word compare, with the case
+    // bit set on the letters only.
+    if let Some(head) = s.first_chunk::<4>()
+        && u32::from_le_bytes(*head) | 0x0020_2020 == u32::from_le_bytes(*b"sip:")
+    {
+        return scan_sip(s, 4, Scheme::Sip, ctx);
+    }
     // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
     let scheme_len = syntax::SCHEME.span(s);
     if s.get(scheme_len) != Some(&b':') {
@@ -405,8 +412,8 @@ pub(crate) fn scan_host(s: &[u8]) -> Result<(usize, HostKind), &'static str> {
     let mut len = 0;
     let mut dots = 0;
     let mut kinds = 0;
-    // Whether every label so far could be a dec-octet: at most three digits, at most
-    // 255 (leading zeros allowed); only read when the host is digits and dots.
+    // While the host is all digits: whether each label is a dec-octet, at most three
+    // digits and at most 255 (leading zeros allowed).
     let mut octets = true;
     loop {
         let start = len;
@@ -418,12 +425,14 @@ pub(crate) fn scan_host(s: &[u8]) -> Result<(usize, HostKind), &'static str> {
             kinds |= kind;
             len += 1;
         }
-        let label = &s[start..len];
-        octets &= label.len() < 3 || (label.len() == 3 && label <= &b"255"[..]);
+        if kinds == DIGIT && len - start >= 3 {
+            octets &=
+                len - start == 3 && (s[start], s[start + 1], s[start + 2]) <= (b'2', b'5', b'5');
+        }
         if s.get(len) != Some(&b'.') {
             break;
         }
-        if label.is_empty() {
+        if len == start {
             return Err("empty label in host");
         }
         dots += 1;
