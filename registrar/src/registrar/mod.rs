@@ -1,4 +1,13 @@
 //! The registrar: REGISTER in, responses and binding events out, lookups for routing.
+//!
+//! - this file: the public API, REGISTER steps 1–5 and time;
+//! - [`update`]: RFC 3261 §10.3 steps 6–7, the binding changes and their persistence;
+//! - [`reply`]: the responses;
+//! - [`keepalive`]: OPTIONS qualify.
+
+mod keepalive;
+mod reply;
+mod update;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -18,11 +27,13 @@ use crate::guard::{Guard, Verdict};
 use crate::ids::Ids;
 use crate::location::Location;
 use crate::metrics;
-use crate::qualify::{self, QualifyRequest};
-use crate::register::{self, ContactUpdate, Plan, Reject, reject};
+#[cfg(test)]
+use crate::qualify::QualifyRequest;
+use crate::register::{self, Plan, Reject, reject};
 use crate::response::DateCache;
 use crate::slot::Slot;
-use crate::store::{BindingRecord, Change, StoreSink};
+use crate::store::{BindingRecord, StoreSink};
+use update::{UpdateContext, same_contact};
 
 /// How often the nonce-count table and the brute-force table are pruned.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
@@ -117,18 +128,24 @@ impl Registrar {
     pub fn set_slots(&mut self, slots: impl IntoIterator<Item = Slot>) -> SlotsReport {
         let mut report = SlotsReport::default();
         let mut table = HashMap::new();
+        let mut example = None;
         for s in slots {
             if s.realm() != self.config.domain {
-                tracing::warn!(
-                    extension = %s.extension(),
-                    slot_realm = s.realm(),
-                    domain = %self.config.domain,
-                    "slot was provisioned for another realm and cannot authenticate; provision it again"
-                );
                 report.wrong_realm += 1;
+                example.get_or_insert_with(|| (s.extension(), s.realm().to_owned()));
                 continue;
             }
             table.insert(s.extension(), s);
+        }
+        if let Some((extension, realm)) = example {
+            // One line for all of them: a changed domain affects every slot at once.
+            tracing::warn!(
+                slots = report.wrong_realm,
+                example = %extension,
+                slot_realm = %realm,
+                domain = %self.config.domain,
+                "slots provisioned for another realm cannot authenticate; provision them again"
+            );
         }
         report.loaded = table.len();
         self.slots = table;
@@ -187,7 +204,7 @@ impl Registrar {
         };
         let existing = self.location.bindings(r.extension);
         if existing.len() >= self.config.max_contacts
-            || existing.iter().any(|b| b.contact.equivalent(&contact))
+            || existing.iter().any(|b| same_contact(&b.contact, &contact))
         {
             return false;
         }
@@ -286,9 +303,7 @@ impl Registrar {
             .into());
         }
         // RFC 3261 §10.3 step 5: only AORs of this domain that are provisioned slots.
-        let ext = aor
-            .user_unescaped()
-            .and_then(|u| Extension::from_digits(&u))
+        let ext = slot_user(aor)
             .filter(|e| self.config.is_local_host(aor.host()) && self.slots.contains_key(e));
         let Some(ext) = ext else {
             self.failure(ip, now);
@@ -346,157 +361,6 @@ impl Registrar {
         Ok(self.ok(request, now, wall, ext))
     }
 
-    /// RFC 3261 §10.3 step 6: `Contact: *` removes every binding, unless one of them
-    /// has this Call-ID with a CSeq not lower than the request's.
-    fn remove_all(&mut self, ext: Extension, call_id: &str, cseq: u32) -> Result<(), Reject> {
-        let bindings = self.location.bindings(ext);
-        if bindings
-            .iter()
-            .any(|b| &*b.call_id == call_id && cseq <= b.cseq)
-        {
-            return Err(out_of_order());
-        }
-        let ids: Vec<BindingId> = bindings.iter().map(|b| b.id).collect();
-        for id in ids {
-            if let Some(b) = self.location.remove(id) {
-                self.store_delete(&b);
-                self.emit(BindingEvent::Removed(b));
-            }
-        }
-        Ok(())
-    }
-
-    /// RFC 3261 §10.3 step 7: every update is checked before any is applied, so that
-    /// the request changes all its bindings or none.
-    fn apply_updates(
-        &mut self,
-        ctx: &UpdateContext<'_>,
-        updates: Vec<ContactUpdate>,
-    ) -> Result<(), Reject> {
-        let mut matched: Vec<(ContactUpdate, Option<BindingId>)> =
-            Vec::with_capacity(updates.len());
-        for u in updates {
-            let existing = self
-                .location
-                .bindings(ctx.ext)
-                .iter()
-                .find(|b| b.contact.equivalent(&u.uri));
-            if let Some(b) = existing
-                && &*b.call_id == ctx.call_id
-                && ctx.cseq <= b.cseq
-            {
-                return Err(out_of_order());
-            }
-            let id = existing.map(|b| b.id);
-            matched.push((u, id));
-        }
-        let kept = matched.iter().filter(|(u, _)| u.expires > 0).count();
-        if kept > self.config.max_contacts {
-            return Err(reject(
-                StatusCode::FORBIDDEN,
-                "Too many contacts in one request",
-            ));
-        }
-        let mut touched = Vec::with_capacity(matched.len());
-        for (u, id) in matched {
-            match (u.expires, id) {
-                (0, Some(id)) => {
-                    if let Some(b) = self.location.remove(id) {
-                        self.store_delete(&b);
-                        self.emit(BindingEvent::Removed(b));
-                    }
-                }
-                (0, None) => {}
-                (_, Some(id)) => {
-                    self.refresh(ctx, id, &u);
-                    touched.push(id);
-                }
-                (_, None) => touched.push(self.add(ctx, u)),
-            }
-        }
-        self.make_room(ctx.ext, &touched);
-        Ok(())
-    }
-
-    fn refresh(&mut self, ctx: &UpdateContext<'_>, id: BindingId, u: &ContactUpdate) {
-        let qualify_due = self.first_qualify(ctx.now, ctx.source);
-        let mut was_unreachable = false;
-        let updated = self.location.update(id, |b| {
-            if &*b.call_id != ctx.call_id {
-                b.call_id = Arc::from(ctx.call_id);
-            }
-            b.cseq = ctx.cseq;
-            b.expires_at = ctx.now + Duration::from_secs(u64::from(u.expires));
-            b.updated_at = ctx.now;
-            b.q = u.q;
-            b.source = ctx.source;
-            if b.user_agent.as_deref() != ctx.user_agent.as_deref() {
-                b.user_agent = ctx.user_agent.clone();
-            }
-            // A REGISTER proves the device is there.
-            was_unreachable = !b.reachable;
-            b.reachable = true;
-            b.qualify_pending = false;
-            if b.qualify_due.is_none() || qualify_due.is_none() {
-                b.qualify_due = qualify_due;
-            }
-        });
-        let Some(b) = updated.cloned() else { return };
-        self.store_upsert(&b, ctx.now, ctx.wall);
-        self.emit(BindingEvent::Refreshed(b.clone()));
-        if was_unreachable {
-            self.emit(BindingEvent::Reachable(b));
-        }
-    }
-
-    fn add(&mut self, ctx: &UpdateContext<'_>, u: ContactUpdate) -> BindingId {
-        let b = Binding {
-            id: self.location.next_id(),
-            extension: ctx.ext,
-            contact: u.uri,
-            q: u.q,
-            call_id: Arc::from(ctx.call_id),
-            cseq: ctx.cseq,
-            expires_at: ctx.now + Duration::from_secs(u64::from(u.expires)),
-            registered_at: ctx.now,
-            updated_at: ctx.now,
-            source: ctx.source,
-            user_agent: ctx.user_agent.clone(),
-            reachable: true,
-            qualify_pending: false,
-            qualify_due: self.first_qualify(ctx.now, ctx.source),
-        };
-        let id = b.id;
-        self.store_upsert(&b, ctx.now, ctx.wall);
-        self.emit(BindingEvent::Added(b.clone()));
-        self.location.insert(b);
-        id
-    }
-
-    /// Keeps an AOR within `max_contacts` by removing the bindings refreshed longest ago
-    /// that this request did not touch. The newest registration is the one most likely
-    /// to be the device as it is now (after a reboot or a NAT change the old contact is
-    /// dead until it expires), so it wins rather than being refused.
-    fn make_room(&mut self, ext: Extension, touched: &[BindingId]) {
-        loop {
-            let bindings = self.location.bindings(ext);
-            if bindings.len() <= self.config.max_contacts {
-                return;
-            }
-            let oldest = bindings
-                .iter()
-                .filter(|b| !touched.contains(&b.id))
-                .min_by_key(|b| (b.updated_at, b.id))
-                .map(|b| b.id);
-            let Some(id) = oldest else { return };
-            if let Some(b) = self.location.remove(id) {
-                tracing::debug!(extension = %ext, contact = %b.contact, "binding dropped to make room for a newer contact");
-                self.store_delete(&b);
-                self.emit(BindingEvent::Removed(b));
-            }
-        }
-    }
-
     fn first_qualify(&self, now: Instant, source: Peer) -> Option<Instant> {
         let q = &self.config.qualify;
         (!q.interval.is_zero() && q.local_for(source.transport).is_some()).then(|| now + q.interval)
@@ -521,10 +385,7 @@ impl Registrar {
         if !aor.is_sip() || !self.config.is_local_host(aor.host()) {
             return Vec::new();
         }
-        aor.user_unescaped()
-            .and_then(|u| Extension::from_digits(&u))
-            .map(|e| self.lookup(e))
-            .unwrap_or_default()
+        slot_user(aor).map(|e| self.lookup(e)).unwrap_or_default()
     }
 
     /// Whether `extension` has at least one binding.
@@ -599,74 +460,6 @@ impl Registrar {
         }
     }
 
-    /// The next OPTIONS to send to check a binding, if one is due at `now`.
-    ///
-    /// A binding whose previous OPTIONS is still unanswered when the next is due is
-    /// counted as not answering ([`BindingEvent::Unreachable`], once).
-    pub fn poll_qualify(&mut self, now: Instant) -> Option<QualifyRequest> {
-        let interval = self.config.qualify.interval;
-        if interval.is_zero() {
-            return None;
-        }
-        while let Some(id) = self.location.qualify_due(now) {
-            let b = self.location.get(id)?;
-            let Some(local) = self.config.qualify.local_for(b.source.transport).cloned() else {
-                self.location.update(id, |b| b.qualify_due = None);
-                continue;
-            };
-            let missed = b.qualify_pending;
-            let mut went_unreachable = false;
-            let b = self.location.update(id, |b| {
-                if missed && b.reachable {
-                    b.reachable = false;
-                    went_unreachable = true;
-                }
-                b.qualify_pending = true;
-                b.qualify_due = Some(now + interval);
-            })?;
-            let b = b.clone();
-            if went_unreachable {
-                self.emit(BindingEvent::Unreachable(b.clone()));
-            }
-            match qualify::options_for(&b, &local, &self.config.domain, &mut self.ids) {
-                Ok(q) => return Some(q),
-                Err(e) => {
-                    tracing::warn!(error = %e, host = %local.host, "cannot build a qualify OPTIONS; qualify is off for this binding");
-                    self.location.update(id, |b| {
-                        b.qualify_pending = false;
-                        b.qualify_due = None;
-                    });
-                }
-            }
-        }
-        None
-    }
-
-    /// The outcome of a qualify OPTIONS: `answered` is true for any response (even an
-    /// error status proves the device is there), false for a timeout or a transport
-    /// error. A binding that stops answering is reported [`BindingEvent::Unreachable`]
-    /// once, and [`BindingEvent::Reachable`] when it answers again.
-    pub fn handle_qualify_result(&mut self, id: BindingId, answered: bool) {
-        let mut changed = false;
-        let Some(b) = self.location.update(id, |b| {
-            b.qualify_pending = false;
-            if b.reachable != answered {
-                b.reachable = answered;
-                changed = true;
-            }
-        }) else {
-            return;
-        };
-        if changed {
-            let b = b.clone();
-            self.emit(if answered {
-                BindingEvent::Reachable(b)
-            } else {
-                BindingEvent::Unreachable(b)
-            });
-        }
-    }
-
     // ---- helpers ------------------------------------------------------------------
 
     fn emit(&mut self, event: BindingEvent) {
@@ -694,109 +487,6 @@ impl Registrar {
             );
         }
     }
-
-    fn store_upsert(&mut self, b: &Binding, now: Instant, wall: SystemTime) {
-        let Some(sink) = self.store.as_mut() else {
-            return;
-        };
-        let at = |t: Instant| {
-            if t >= now {
-                wall + (t - now)
-            } else {
-                wall.checked_sub(now - t).unwrap_or(wall)
-            }
-        };
-        sink.send(Change::Upsert(BindingRecord {
-            extension: b.extension,
-            contact: String::from_utf8_lossy(b.contact.as_bytes()).into_owned(),
-            call_id: b.call_id.to_string(),
-            cseq: b.cseq,
-            expires_at: at(b.expires_at),
-            q: b.q,
-            source: b.source.addr,
-            transport: b.source.transport,
-            user_agent: b.user_agent.as_deref().map(str::to_owned),
-            registered_at: at(b.registered_at),
-            updated_at: at(b.updated_at),
-        }));
-    }
-
-    fn store_delete(&mut self, b: &Binding) {
-        if let Some(sink) = self.store.as_mut() {
-            sink.send(Change::Delete {
-                extension: b.extension,
-                contact: String::from_utf8_lossy(b.contact.as_bytes()).into_owned(),
-            });
-        }
-    }
-
-    /// A response to `request` with a To tag (RFC 3261 §8.2.6.2).
-    fn reply(&mut self, request: &Request, status: StatusCode, reason: Option<&str>) -> Response {
-        let mut r = Response::from_request(request, status);
-        if let Some(reason) = reason {
-            r = r.with_reason(reason);
-        }
-        let tag = self.ids.tag();
-        r.set_to_tag(&tag);
-        r
-    }
-
-    fn refuse(&mut self, request: &Request, why: &Reject) -> Response {
-        let canonical = why.status.canonical_reason() == why.reason;
-        let mut r = self.reply(request, why.status, (!canonical).then_some(why.reason));
-        if why.status == StatusCode::METHOD_NOT_ALLOWED {
-            r.headers.push(HeaderName::Allow, &b"REGISTER"[..]);
-        }
-        r
-    }
-
-    /// 401 with one challenge per algorithm, SHA-256 first (RFC 8760 §2.4), sharing one
-    /// nonce.
-    fn challenge(&mut self, request: &Request, wall: SystemTime, stale: bool) -> Response {
-        let mut r = self.reply(request, StatusCode::UNAUTHORIZED, None);
-        for c in self.digest.challenges(wall, stale) {
-            r.headers
-                .push(HeaderName::WwwAuthenticate, c.to_string().into_bytes());
-        }
-        r
-    }
-
-    /// RFC 3261 §10.3 step 8: 200 listing every current binding with its remaining
-    /// expiry, and a Date header.
-    fn ok(
-        &mut self,
-        request: &Request,
-        now: Instant,
-        wall: SystemTime,
-        ext: Extension,
-    ) -> Response {
-        let mut r = self.reply(request, StatusCode::OK, None);
-        for b in self.location.bindings(ext) {
-            let mut v = Vec::with_capacity(b.contact.as_bytes().len() + 32);
-            v.push(b'<');
-            v.extend_from_slice(b.contact.as_bytes());
-            v.extend_from_slice(b">;expires=");
-            v.extend_from_slice(b.expires_in(now).as_secs().to_string().as_bytes());
-            if let Some(q) = b.q {
-                v.extend_from_slice(b";q=");
-                v.extend_from_slice(format_q(q).as_bytes());
-            }
-            r.headers.push(HeaderName::Contact, v);
-        }
-        r.headers.push(HeaderName::Date, self.dates.get(wall));
-        r
-    }
-}
-
-/// The context of one REGISTER's binding updates.
-struct UpdateContext<'a> {
-    now: Instant,
-    wall: SystemTime,
-    ext: Extension,
-    call_id: &'a str,
-    cseq: u32,
-    source: Peer,
-    user_agent: Option<Arc<str>>,
 }
 
 /// Why a REGISTER is not answered 200.
@@ -812,22 +502,15 @@ impl From<Reject> for Refusal {
     }
 }
 
-/// RFC 3261 §10.3 steps 6 and 7: a CSeq not higher than the binding's for the same
-/// Call-ID fails the request with 500.
-fn out_of_order() -> Reject {
-    reject(StatusCode::SERVER_INTERNAL_ERROR, "Out of order CSeq")
-}
-
-/// A q-value in thousandths as RFC 3261 §25.1 writes it: `1`, `0.5`, `0.25`, `0.125`.
-pub(crate) fn format_q(q: u16) -> String {
-    if q >= 1000 {
-        return "1".to_owned();
+/// The extension in the user part of `uri`, %-escapes decoded (RFC 3261 §19.1.4), if
+/// it is one; plain digits, the usual case, are read without unescaping.
+fn slot_user(uri: &Uri) -> Option<Extension> {
+    let user = uri.user()?;
+    if user.contains(&b'%') {
+        Extension::from_digits(&uri.user_unescaped()?)
+    } else {
+        Extension::from_digits(user)
     }
-    let mut s = format!("0.{q:03}");
-    while s.ends_with('0') && s.len() > 3 {
-        s.pop();
-    }
-    s
 }
 
 #[cfg(test)]
@@ -835,12 +518,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn q_values_print_short() {
-        assert_eq!(format_q(1000), "1");
-        assert_eq!(format_q(500), "0.5");
-        assert_eq!(format_q(250), "0.25");
-        assert_eq!(format_q(125), "0.125");
-        assert_eq!(format_q(0), "0.0");
-        assert_eq!(format_q(10), "0.01");
+    fn the_registrar_can_move_to_the_sip_core_task() {
+        fn send<T: Send>() {}
+        send::<Registrar>();
+        send::<BindingEvent>();
+        send::<QualifyRequest>();
     }
 }
