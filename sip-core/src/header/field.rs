@@ -25,28 +25,6 @@ impl<T> List<T> {
             List::Many(v) => v,
         }
     }
-
-    /// Collect the values `parse` hands over; it must hand over one at least.
-    fn collect(
-        parse: impl FnOnce(&mut dyn FnMut(T)) -> Result<()>,
-        name: &'static str,
-    ) -> Result<List<T>> {
-        let mut list = None;
-        parse(&mut |x| {
-            list = Some(match list.take() {
-                None => List::One(x),
-                Some(List::One(first)) => List::Many(vec![first, x]),
-                Some(List::Many(mut v)) => {
-                    v.push(x);
-                    List::Many(v)
-                }
-            });
-        })?;
-        list.ok_or(Error::InvalidHeader {
-            name,
-            reason: "empty value",
-        })
-    }
 }
 
 /// A cached typed view of a header value.
@@ -185,7 +163,7 @@ pub(crate) const MAX_FORWARDS: u32 = 255;
 pub(crate) const CONTENT_LENGTH: u32 = u32::MAX;
 
 fn parse_vias(v: &Bytes) -> Result<Parsed> {
-    List::collect(|push| Via::parse_list(v, push), "Via").map(Parsed::Vias)
+    Via::parse_list(v).map(Parsed::Vias)
 }
 
 fn parse_addr(v: &Bytes, name: &'static str) -> Result<Parsed> {
@@ -196,7 +174,7 @@ fn parse_addrs(v: &Bytes, name: &'static str, allow_star: bool) -> Result<Parsed
     if allow_star && syntax::trim(v) == b"*" {
         return Ok(Parsed::Star);
     }
-    List::collect(|push| NameAddr::parse_list(v, name, push), name).map(Parsed::Addrs)
+    NameAddr::parse_list(v, name).map(Parsed::Addrs)
 }
 
 /// A value of digits only, up to `max` (`OutOfRange` beyond it).

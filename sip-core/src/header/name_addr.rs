@@ -1,6 +1,7 @@
 //! `name-addr / addr-spec` with header parameters: From, To, Contact, Route,
 //! Record-Route and their kin (RFC 3261 §20.10, §20.20, §20.39, §25.1).
 
+use super::field::List;
 use crate::error::{Error, Result};
 use crate::params::{self, Params};
 use crate::syntax;
@@ -37,27 +38,29 @@ impl NameAddr {
         Ok(na)
     }
 
-    /// Parse a comma-separated list of addresses (Contact, Route, Record-Route).
-    pub(crate) fn parse_list(
-        value: &Bytes,
-        name: &'static str,
-        mut push: impl FnMut(NameAddr),
-    ) -> Result<()> {
-        let mut i = 0;
+    /// Parse a comma-separated list of addresses (Contact, Route, Record-Route). The usual
+    /// single address is returned without building a vector.
+    pub(super) fn parse_list(value: &Bytes, name: &'static str) -> Result<List<NameAddr>> {
+        let junk = Error::InvalidHeader {
+            name,
+            reason: "junk after address",
+        };
+        let (first, end) = NameAddr::parse_at(value, 0, name)?;
+        let mut i = syntax::skip_ws(value, end);
+        if i >= value.len() {
+            return Ok(List::One(first));
+        }
+        let mut all = vec![first];
         loop {
-            let (na, end) = NameAddr::parse_at(value, i, name)?;
-            push(na);
+            if value[i] != b',' {
+                return Err(junk);
+            }
+            let (na, end) = NameAddr::parse_at(value, i + 1, name)?;
+            all.push(na);
             i = syntax::skip_ws(value, end);
             if i >= value.len() {
-                return Ok(());
+                return Ok(List::Many(all));
             }
-            if value[i] != b',' {
-                return Err(Error::InvalidHeader {
-                    name,
-                    reason: "junk after address",
-                });
-            }
-            i += 1;
         }
     }
 
@@ -352,9 +355,8 @@ mod tests {
     }
 
     fn many(s: &'static str) -> Result<Vec<NameAddr>> {
-        let mut v = Vec::new();
-        NameAddr::parse_list(&Bytes::from_static(s.as_bytes()), "Contact", |x| v.push(x))?;
-        Ok(v)
+        let list = NameAddr::parse_list(&Bytes::from_static(s.as_bytes()), "Contact")?;
+        Ok(list.as_slice().to_vec())
     }
 
     #[test]

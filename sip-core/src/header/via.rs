@@ -1,5 +1,6 @@
 //! The Via header (RFC 3261 §20.42, §18.2.1; RFC 3581 rport).
 
+use super::field::List;
 use crate::error::{Error, Result};
 use crate::params::{self, Params};
 use crate::syntax;
@@ -100,32 +101,34 @@ fn span(s: (u32, u32)) -> std::ops::Range<usize> {
 }
 
 impl Via {
-    /// Parse one header value holding one or more via-parms separated by commas.
-    pub(crate) fn parse_list(value: &Bytes, mut push: impl FnMut(Via)) -> Result<()> {
+    /// Parse one header value holding one or more via-parms separated by commas. The
+    /// usual single via-parm is returned without building a vector.
+    pub(super) fn parse_list(value: &Bytes) -> Result<List<Via>> {
         let s: &[u8] = value;
-        let mut i = 0;
+        let bad = |reason| Error::InvalidHeader {
+            name: "Via",
+            reason,
+        };
+        let (first, end) = Via::parse_one(value, 0).map_err(bad)?;
+        let first = first?;
+        let mut i = syntax::skip_ws(s, end);
+        if i >= s.len() {
+            return Ok(List::One(first));
+        }
+        let mut all = vec![first];
         loop {
-            let (via, len) = Via::parse_one(value, i).map_err(|reason| Error::InvalidHeader {
-                name: "Via",
-                reason,
-            })?;
-            push(via?);
-            i = syntax::skip_ws(s, len);
-            if i >= s.len() {
-                return Ok(());
-            }
             if s[i] != b',' {
-                return Err(Error::InvalidHeader {
-                    name: "Via",
-                    reason: "junk after via-parm",
-                });
+                return Err(bad("junk after via-parm"));
             }
             i = syntax::skip_ws(s, i + 1);
             if i >= s.len() {
-                return Err(Error::InvalidHeader {
-                    name: "Via",
-                    reason: "empty via-parm",
-                });
+                return Err(bad("empty via-parm"));
+            }
+            let (via, end) = Via::parse_one(value, i).map_err(bad)?;
+            all.push(via?);
+            i = syntax::skip_ws(s, end);
+            if i >= s.len() {
+                return Ok(List::Many(all));
             }
         }
     }
@@ -133,15 +136,9 @@ impl Via {
     /// Parse a single via-parm given as text (for building messages).
     pub fn parse(text: &str) -> Result<Via> {
         let b = Bytes::copy_from_slice(text.trim().as_bytes());
-        let mut out = None;
-        let mut n = 0;
-        Via::parse_list(&b, |v| {
-            n += 1;
-            out = Some(v);
-        })?;
-        match (out, n) {
-            (Some(v), 1) => Ok(v),
-            _ => Err(Error::InvalidHeader {
+        match Via::parse_list(&b)? {
+            List::One(v) => Ok(v),
+            List::Many(_) => Err(Error::InvalidHeader {
                 name: "Via",
                 reason: "expected one via-parm",
             }),
@@ -410,9 +407,8 @@ mod tests {
     use super::*;
 
     fn list(s: &'static str) -> Result<Vec<Via>> {
-        let mut v = Vec::new();
-        Via::parse_list(&Bytes::from_static(s.as_bytes()), |x| v.push(x))?;
-        Ok(v)
+        let list = Via::parse_list(&Bytes::from_static(s.as_bytes()))?;
+        Ok(list.as_slice().to_vec())
     }
 
     #[test]
