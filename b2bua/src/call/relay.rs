@@ -1,0 +1,702 @@
+//! Requests inside an established call: re-INVITE and UPDATE (new offers go through the
+//! media engine to the other side; refreshes with an unchanged description are answered
+//! at this leg), INFO (relayed, e.g. SIP INFO DTMF), OPTIONS, PRACK, and our own session
+//! refreshes (RFC 4028).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use media::SdpOptions;
+use sip_core::transaction::ServerKey;
+use sip_core::{HeaderName, Method, Request, Response, StatusCode};
+
+use super::Call;
+use super::inbound::PrackOutcome;
+use super::{CallTimer, ClientRole, Phase, ServerRole, Setup, Side};
+use crate::core::Cx;
+use crate::event::HangupSide;
+use crate::sip::msg::{reason, sdp_body};
+use crate::sip::session_timer::{self, SessionTimer, UasOutcome, uac_headers, uas_negotiate};
+
+/// A request from one side waiting for the other side's answer.
+pub(crate) struct Relay {
+    id: u32,
+    /// The side that sent it.
+    from: Side,
+    server: ServerKey,
+    request: Request,
+    /// The session timer the answer to `from` will set (re-INVITE, UPDATE).
+    timer: UasOutcome,
+    /// The requester gave up (CANCEL): the answer goes nowhere.
+    cancelled: bool,
+}
+
+/// Headers that describe an INFO payload (RFC 6086) and travel with it.
+const INFO_HEADERS: [&str; 3] = ["content-type", "info-package", "content-disposition"];
+
+impl Call {
+    fn policy(cx: &Cx<'_>) -> Option<session_timer::Policy> {
+        cx.core
+            .config
+            .session_expires
+            .map(|se| session_timer::Policy {
+                session_expires: se,
+                min_se: cx.core.config.min_se,
+            })
+    }
+
+    fn respond_simple(
+        &self,
+        cx: &mut Cx<'_>,
+        key: &ServerKey,
+        request: &Request,
+        status: StatusCode,
+    ) {
+        let r = cx.core.locals.response(request, status, "");
+        self.owner.respond(cx, key, r);
+    }
+
+    /// A request inside a dialog of this call (not ACK, not CANCEL).
+    pub(crate) fn on_request(
+        &mut self,
+        cx: &mut Cx<'_>,
+        side: Side,
+        key: ServerKey,
+        request: Request,
+    ) {
+        if self.phase == Phase::Ended {
+            let status = if request.method == Method::Bye {
+                StatusCode::OK
+            } else {
+                StatusCode::CALL_DOES_NOT_EXIST
+            };
+            self.respond_simple(cx, &key, &request, status);
+            return;
+        }
+        let Some(leg) = self.leg_mut(side) else {
+            self.respond_simple(cx, &key, &request, StatusCode::CALL_DOES_NOT_EXIST);
+            return;
+        };
+        // The peer's tag must be the one of our dialog (a losing fork has another).
+        let remote_ok = request
+            .headers
+            .from()
+            .ok()
+            .map(|f| f.tag().unwrap_or_default() == &leg.dialog.id().remote_tag[..])
+            .unwrap_or(false);
+        if !remote_ok {
+            self.respond_simple(cx, &key, &request, StatusCode::CALL_DOES_NOT_EXIST);
+            return;
+        }
+        if let Err(e) = leg.dialog.handle_request(&request) {
+            // RFC 3261 §12.2.2: a lower CSeq is answered 500.
+            tracing::debug!(error = %e, "in-dialog request refused");
+            self.respond_simple(cx, &key, &request, StatusCode::SERVER_INTERNAL_ERROR);
+            return;
+        }
+        match request.method {
+            Method::Bye => self.on_bye(cx, side, key, request),
+            Method::Prack => self.on_prack(cx, side, key, &request),
+            Method::Options => {
+                let mut r = cx.core.locals.response(&request, StatusCode::OK, "");
+                r.headers
+                    .push(HeaderName::Allow, cx.core.locals.allow().clone());
+                self.owner.respond(cx, &key, r);
+            }
+            Method::Invite | Method::Update | Method::Info if self.phase != Phase::Answered => {
+                // Before the answer the other side has no dialog to carry it (RFC 3311
+                // §5.2 lets a UAS refuse an early UPDATE this way).
+                let mut r =
+                    cx.core
+                        .locals
+                        .response(&request, StatusCode::SERVER_INTERNAL_ERROR, "");
+                r.headers
+                    .push(HeaderName::RetryAfter, Bytes::from_static(b"1"));
+                self.owner.respond(cx, &key, r);
+            }
+            Method::Invite | Method::Update => self.on_offer_request(cx, side, key, request),
+            Method::Info => self.relay_info(cx, side, key, request),
+            _ => self.respond_simple(cx, &key, &request, StatusCode::NOT_IMPLEMENTED),
+        }
+    }
+
+    fn on_prack(&mut self, cx: &mut Cx<'_>, side: Side, key: ServerKey, request: &Request) {
+        let outcome = match (&mut self.a_setup, side) {
+            (Setup::Inbound(inb), Side::A) => inb.on_prack(cx, &mut self.owner, request),
+            _ => PrackOutcome::Unknown,
+        };
+        let status = match outcome {
+            PrackOutcome::Acknowledged => StatusCode::OK,
+            PrackOutcome::Unknown => StatusCode::CALL_DOES_NOT_EXIST,
+        };
+        self.respond_simple(cx, &key, request, status);
+    }
+
+    /// A re-INVITE or UPDATE: a refresh (no SDP, or the same version) is answered here;
+    /// a new offer goes through the media engine to the other side.
+    fn on_offer_request(&mut self, cx: &mut Cx<'_>, side: Side, key: ServerKey, request: Request) {
+        let is_invite = request.method == Method::Invite;
+        let other = side.other();
+        let (busy_here, busy_there) = match (self.leg(side), self.leg(other)) {
+            (Some(x), Some(y)) => (x.invite_in || x.invite_out, y.invite_in || y.invite_out),
+            _ => (true, true),
+        };
+        if busy_here && is_invite {
+            // RFC 3261 §14.2: an INVITE while one of ours is pending gets 491; while the
+            // peer's previous one is pending, 500 with Retry-After.
+            let out = self.leg(side).is_some_and(|l| l.invite_out);
+            let status = if out {
+                StatusCode::REQUEST_PENDING
+            } else {
+                StatusCode::SERVER_INTERNAL_ERROR
+            };
+            let mut r = cx.core.locals.response(&request, status, "");
+            if !out {
+                r.headers
+                    .push(HeaderName::RetryAfter, Bytes::from_static(b"1"));
+            }
+            self.owner.respond(cx, &key, r);
+            return;
+        }
+        let timer = uas_negotiate(&request.headers, Self::policy(cx));
+        if let UasOutcome::TooSmall(min) = timer {
+            let mut r =
+                cx.core
+                    .locals
+                    .response(&request, StatusCode::SESSION_INTERVAL_TOO_SMALL, "");
+            r.headers
+                .push(HeaderName::MinSe, Bytes::from(min.to_string()));
+            self.owner.respond(cx, &key, r);
+            return;
+        }
+        let sdp = sdp_body(&request.headers, &request.body);
+        let unchanged = match (&sdp, self.leg_mut(side)) {
+            (Some(s), Some(leg)) => leg.note_remote_sdp(s),
+            _ => false,
+        };
+        if sdp.is_none() || unchanged {
+            self.answer_locally(cx, side, key, &request, timer, sdp.is_none());
+            return;
+        }
+        if busy_there {
+            let r = cx
+                .core
+                .locals
+                .response(&request, StatusCode::REQUEST_PENDING, "");
+            self.owner.respond(cx, &key, r);
+            return;
+        }
+        let Some(sdp) = sdp else { return };
+        let mut opts = SdpOptions::default();
+        opts.replace_origin = true;
+        let for_other = match cx
+            .core
+            .media
+            .offer(&self.media_id(), self.tag(side), &sdp, &opts)
+        {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::info!(call = %self.id, error = %e, "re-offer refused by the media engine");
+                self.respond_simple(cx, &key, &request, StatusCode::NOT_ACCEPTABLE_HERE);
+                return;
+            }
+        };
+        let id = self.next_relay;
+        self.next_relay += 1;
+        let policy = Self::policy(cx);
+        let (Some(y), owner) = self.leg_owner(other) else {
+            return;
+        };
+        let built = y.request(cx, request.method.clone()).map(|mut r| {
+            let body = y.outgoing_sdp(&for_other);
+            r.set_body("application/sdp", body);
+            if let (Some(p), Some(t)) = (policy, y.timer) {
+                for (n, v) in uac_headers(p, Some(t.interval), t.we_refresh) {
+                    r.headers.push(n, v);
+                }
+                r.headers
+                    .push(HeaderName::Supported, Bytes::from_static(b"timer"));
+            }
+            r
+        });
+        let sent = built.and_then(|r| {
+            if is_invite {
+                y.invite_out = true;
+            }
+            y.send(
+                cx,
+                owner,
+                r,
+                ClientRole::Relay {
+                    side: other,
+                    relay: id,
+                },
+            )
+        });
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "re-offer not relayed");
+            if let Some(y) = self.leg_mut(other) {
+                y.invite_out = false;
+            }
+            self.respond_simple(cx, &key, &request, StatusCode::SERVER_INTERNAL_ERROR);
+            return;
+        }
+        if is_invite && let Some(x) = self.leg_mut(side) {
+            x.invite_in = true;
+        }
+        self.owner
+            .track(cx, key, ServerRole::Relay { side, relay: id });
+        self.relays.push(Relay {
+            id,
+            from: side,
+            server: key,
+            request,
+            timer,
+            cancelled: false,
+        });
+    }
+
+    /// Answer a refresh at this leg: 200 with the description we sent last (an answer
+    /// that did not change, or an offer when the request had none).
+    fn answer_locally(
+        &mut self,
+        cx: &mut Cx<'_>,
+        side: Side,
+        key: ServerKey,
+        request: &Request,
+        timer: UasOutcome,
+        no_sdp: bool,
+    ) {
+        let is_invite = request.method == Method::Invite;
+        let Some(leg) = self.leg_mut(side) else {
+            return;
+        };
+        let mut r = cx
+            .core
+            .locals
+            .dialog_response(request, StatusCode::OK, "", &leg.contact);
+        if is_invite && let Some(sdp) = &leg.last_sdp_sent {
+            r.set_body("application/sdp", sdp.clone());
+            if no_sdp {
+                // Our 2xx carries the offer; the ACK brings the answer (RFC 3264 §4).
+                leg.awaiting_ack_answer = true;
+            }
+        }
+        Self::apply_timer_headers(&mut r, &timer);
+        if let UasOutcome::Timer { timer: t, .. } = timer {
+            leg.timer = Some(t);
+        }
+        if is_invite {
+            self.owner.track(cx, key, ServerRole::Local { side });
+        }
+        self.owner.respond(cx, &key, r);
+        self.arm_session_timer(cx, side);
+    }
+
+    fn apply_timer_headers(r: &mut Response, timer: &UasOutcome) {
+        if let UasOutcome::Timer {
+            session_expires,
+            require_timer,
+            ..
+        } = timer
+        {
+            r.headers
+                .push(HeaderName::SessionExpires, session_expires.clone());
+            if *require_timer {
+                r.headers
+                    .push(HeaderName::Require, Bytes::from_static(b"timer"));
+            }
+        }
+    }
+
+    /// INFO (RFC 6086), e.g. DTMF: the payload goes to the other side, its answer back.
+    fn relay_info(&mut self, cx: &mut Cx<'_>, side: Side, key: ServerKey, request: Request) {
+        let other = side.other();
+        let id = self.next_relay;
+        self.next_relay += 1;
+        let (Some(y), owner) = self.leg_owner(other) else {
+            self.respond_simple(cx, &key, &request, StatusCode::CALL_DOES_NOT_EXIST);
+            return;
+        };
+        let sent = y.request(cx, Method::Info).and_then(|mut r| {
+            for h in request.headers.iter() {
+                let n = h.name().as_str().to_ascii_lowercase();
+                if INFO_HEADERS.contains(&n.as_str()) {
+                    r.headers.push_header(h.clone());
+                }
+            }
+            r.body = request.body.clone();
+            y.send(
+                cx,
+                owner,
+                r,
+                ClientRole::Relay {
+                    side: other,
+                    relay: id,
+                },
+            )
+        });
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "INFO not relayed");
+            self.respond_simple(cx, &key, &request, StatusCode::SERVER_INTERNAL_ERROR);
+            return;
+        }
+        self.owner
+            .track(cx, key, ServerRole::Relay { side, relay: id });
+        self.relays.push(Relay {
+            id,
+            from: side,
+            server: key,
+            request,
+            timer: UasOutcome::None,
+            cancelled: false,
+        });
+    }
+
+    /// The requester cancelled a relayed re-INVITE.
+    pub(crate) fn on_relay_cancelled(&mut self, cx: &mut Cx<'_>, relay: u32) {
+        if let Some(r) = self.relays.iter_mut().find(|r| r.id == relay) {
+            r.cancelled = true;
+            let resp = cx
+                .core
+                .locals
+                .response(&r.request, StatusCode::REQUEST_TERMINATED, "");
+            let key = r.server;
+            self.owner.respond(cx, &key, resp);
+            if let Some(x) = self.leg_mut(r_from(&self.relays, relay)) {
+                x.invite_in = false;
+            }
+        }
+    }
+
+    /// The other side answered a relayed request (`side` is where we sent it).
+    pub(crate) fn on_relay_response(
+        &mut self,
+        cx: &mut Cx<'_>,
+        side: Side,
+        relay: u32,
+        resp: Response,
+    ) {
+        let status = resp.status;
+        if status.is_provisional() {
+            return;
+        }
+        let Some(at) = self.relays.iter().position(|r| r.id == relay) else {
+            return;
+        };
+        let r = self.relays.remove(at);
+        let from = r.from;
+        let method = r.request.method.clone();
+        let mut answer_sdp = None;
+        let mut y_gone = false;
+        if let Some(y) = self.leg_mut(side) {
+            let _ = y.dialog.handle_response(&resp);
+            if method == Method::Invite {
+                y.invite_out = false;
+                if status.is_success()
+                    && let Err(e) = y.ack(cx, &resp, None)
+                {
+                    tracing::warn!(error = %e, "ACK for a relayed re-INVITE not sent");
+                }
+            }
+            if status.is_success() {
+                if let Some(t) = session_timer::uac_result(&resp.headers) {
+                    y.timer = Some(t);
+                }
+                if let Some(sdp) = sdp_body(&resp.headers, &resp.body) {
+                    y.note_remote_sdp(&sdp);
+                    answer_sdp = Some(sdp);
+                }
+            }
+            y_gone =
+                status == StatusCode::CALL_DOES_NOT_EXIST || status == StatusCode::REQUEST_TIMEOUT;
+        }
+        if status.is_success() {
+            self.arm_session_timer(cx, side);
+        }
+        if let Some(x) = self.leg_mut(from)
+            && method == Method::Invite
+        {
+            x.invite_in = false;
+        }
+        if r.cancelled {
+            return;
+        }
+        let reply = if status.is_success() && method != Method::Info {
+            match answer_sdp {
+                Some(sdp) => match cx.core.media.answer(
+                    &self.media_id(),
+                    self.tag(from),
+                    self.tag(side),
+                    &sdp,
+                    &default_opts(),
+                ) {
+                    Ok(for_x) => {
+                        let Some(x) = self.leg_mut(from) else { return };
+                        let mut ok = cx.core.locals.dialog_response(
+                            &r.request,
+                            StatusCode::OK,
+                            "",
+                            &x.contact,
+                        );
+                        ok.set_body("application/sdp", x.outgoing_sdp(&for_x));
+                        Self::apply_timer_headers(&mut ok, &r.timer);
+                        if let UasOutcome::Timer { timer: t, .. } = r.timer {
+                            x.timer = Some(t);
+                        }
+                        ok
+                    }
+                    Err(e) => {
+                        tracing::warn!(call = %self.id, error = %e, "answer to a re-offer refused by the media engine");
+                        cx.core
+                            .locals
+                            .response(&r.request, StatusCode::SERVER_INTERNAL_ERROR, "")
+                    }
+                },
+                None => cx
+                    .core
+                    .locals
+                    .response(&r.request, StatusCode::SERVER_INTERNAL_ERROR, ""),
+            }
+        } else if status.is_success() {
+            cx.core.locals.response(&r.request, StatusCode::OK, "")
+        } else {
+            let mapped = match status.as_u16() {
+                401 | 407 | 408 | 481 => StatusCode::SERVER_INTERNAL_ERROR,
+                606 => StatusCode::NOT_ACCEPTABLE_HERE,
+                _ => status,
+            };
+            cx.core
+                .locals
+                .response(&r.request, mapped, "")
+                .with_reason(&reason(&resp))
+        };
+        let ok = reply.status.is_success();
+        self.owner.respond(cx, &r.server, reply);
+        if ok {
+            self.arm_session_timer(cx, from);
+        }
+        if y_gone {
+            // RFC 3261 §12.2.1.2: 481 or 408 to a request in a dialog ends it.
+            self.end(
+                cx,
+                HangupSide::System,
+                StatusCode::OK,
+                "other leg's dialog is gone",
+                None,
+            );
+        }
+    }
+
+    /// A relayed request got no answer (timeout, transport failure): the other side is
+    /// unreachable, so the call ends (RFC 3261 §12.2.1.2).
+    pub(crate) fn on_relay_failure(&mut self, cx: &mut Cx<'_>, side: Side, relay: u32) {
+        let Some(at) = self.relays.iter().position(|r| r.id == relay) else {
+            return;
+        };
+        let r = self.relays.remove(at);
+        if let Some(y) = self.leg_mut(side) {
+            y.invite_out = false;
+        }
+        if let Some(x) = self.leg_mut(r.from) {
+            x.invite_in = false;
+        }
+        if !r.cancelled {
+            let resp = cx
+                .core
+                .locals
+                .response(&r.request, StatusCode::REQUEST_TIMEOUT, "");
+            self.owner.respond(cx, &r.server, resp);
+        }
+        self.end(
+            cx,
+            HangupSide::System,
+            StatusCode::OK,
+            "other leg stopped answering",
+            None,
+        );
+    }
+
+    /// Answer pending relayed requests at the end of the call.
+    pub(crate) fn abort_relays(&mut self, cx: &mut Cx<'_>) {
+        for r in std::mem::take(&mut self.relays) {
+            if !r.cancelled {
+                let resp = cx
+                    .core
+                    .locals
+                    .response(&r.request, StatusCode::REQUEST_TERMINATED, "");
+                self.owner.respond(cx, &r.server, resp);
+            }
+        }
+    }
+
+    /// (Re)arm a leg's session timer deadlines after a negotiation (RFC 4028 §10).
+    pub(crate) fn arm_session_timer(&mut self, cx: &mut Cx<'_>, side: Side) {
+        let Some(t) = self.leg(side).and_then(|l| l.timer) else {
+            self.owner.disarm(CallTimer::Refresh(side));
+            self.owner.disarm(CallTimer::Expire(side));
+            return;
+        };
+        if t.we_refresh {
+            self.owner
+                .arm(cx, CallTimer::Refresh(side), cx.now + t.refresh_in());
+        } else {
+            self.owner.disarm(CallTimer::Refresh(side));
+        }
+        self.owner
+            .arm(cx, CallTimer::Expire(side), cx.now + t.expire_in());
+    }
+
+    /// Our turn to refresh a leg: UPDATE without SDP when the peer allows it, else a
+    /// re-INVITE with the description it already has (RFC 4028 §7.4, §10).
+    pub(crate) fn send_refresh(&mut self, cx: &mut Cx<'_>, side: Side) {
+        let Some(policy) = Self::policy(cx) else {
+            return;
+        };
+        let retry = cx.now + Duration::from_secs(2);
+        let (Some(leg), owner) = self.leg_owner(side) else {
+            return;
+        };
+        let Some(t) = leg.timer else { return };
+        if leg.refreshing || leg.invite_out || leg.invite_in {
+            owner.arm(cx, CallTimer::Refresh(side), retry);
+            return;
+        }
+        let use_update = leg.allows_update && !leg.update_refused;
+        let method = if use_update {
+            Method::Update
+        } else {
+            Method::Invite
+        };
+        let built = leg.request(cx, method).map(|mut r| {
+            for (n, v) in uac_headers(policy, Some(t.interval), true) {
+                r.headers.push(n, v);
+            }
+            r.headers
+                .push(HeaderName::Supported, Bytes::from_static(b"timer"));
+            if !use_update && let Some(sdp) = &leg.last_sdp_sent {
+                r.set_body("application/sdp", sdp.clone());
+            }
+            r
+        });
+        match built.and_then(|r| leg.send(cx, owner, r, ClientRole::Refresh { side })) {
+            Ok(()) => {
+                leg.refreshing = true;
+                if !use_update {
+                    leg.invite_out = true;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "session refresh not sent");
+                owner.arm(cx, CallTimer::Refresh(side), retry);
+            }
+        }
+    }
+
+    /// The answer to our refresh (`None`: no answer at all).
+    pub(crate) fn on_refresh_response(
+        &mut self,
+        cx: &mut Cx<'_>,
+        side: Side,
+        resp: Option<Response>,
+    ) {
+        let Some(resp) = resp else {
+            if let Some(leg) = self.leg_mut(side) {
+                leg.refreshing = false;
+                leg.invite_out = false;
+            }
+            self.end(
+                cx,
+                HangupSide::System,
+                StatusCode::OK,
+                "session refresh failed",
+                None,
+            );
+            return;
+        };
+        let status = resp.status;
+        if status.is_provisional() {
+            return;
+        }
+        let jitter = Duration::from_millis(2000 + cx.core.rng.below(2000));
+        let min_se = cx.core.config.min_se;
+        let media_id = self.media_id();
+        let (tag_side, tag_other) = (self.tag(side).to_owned(), self.tag(side.other()).to_owned());
+        let Some(leg) = self.leg_mut(side) else {
+            return;
+        };
+        leg.refreshing = false;
+        let was_invite = resp
+            .headers
+            .cseq()
+            .is_ok_and(|c| c.method == Method::Invite);
+        if was_invite {
+            leg.invite_out = false;
+        }
+        let _ = leg.dialog.handle_response(&resp);
+        if status.is_success() {
+            if was_invite && let Err(e) = leg.ack(cx, &resp, None) {
+                tracing::warn!(error = %e, "ACK for a refresh not sent");
+            }
+            if let Some(sdp) = sdp_body(&resp.headers, &resp.body)
+                && !leg.note_remote_sdp(&sdp)
+                && let Err(e) =
+                    cx.core
+                        .media
+                        .answer(&media_id, &tag_other, &tag_side, &sdp, &default_opts())
+            {
+                tracing::info!(error = %e, "changed answer to a refresh refused by the media engine");
+            }
+            // §7.2: no Session-Expires in the 2xx means the peer does not take part.
+            leg.timer = session_timer::uac_result(&resp.headers);
+            self.arm_session_timer(cx, side);
+            return;
+        }
+        match status.as_u16() {
+            // §7.4: retry at once with the interval the peer asks for.
+            422 => {
+                let min = session_timer::parse_min_se(&resp.headers)
+                    .map_or(min_se, |s| Duration::from_secs(u64::from(s)));
+                if let Some(t) = &mut leg.timer {
+                    t.interval = t.interval.max(min);
+                }
+                self.send_refresh(cx, side);
+            }
+            405 | 501 if !was_invite => {
+                leg.update_refused = true;
+                self.send_refresh(cx, side);
+            }
+            491 => self
+                .owner
+                .arm(cx, CallTimer::Refresh(side), cx.now + jitter),
+            // RFC 4028 §10: a refresh ending with 408 or 481 ends the session.
+            408 | 481 => self.end(
+                cx,
+                HangupSide::System,
+                StatusCode::OK,
+                "session refresh failed",
+                None,
+            ),
+            _ => {
+                let next = leg
+                    .timer
+                    .map(|t: SessionTimer| t.refresh_in())
+                    .unwrap_or(jitter);
+                self.owner.arm(cx, CallTimer::Refresh(side), cx.now + next);
+            }
+        }
+    }
+}
+
+fn r_from(relays: &[Relay], id: u32) -> Side {
+    relays
+        .iter()
+        .find(|r| r.id == id)
+        .map_or(Side::A, |r| r.from)
+}
+
+pub(crate) fn default_opts() -> SdpOptions {
+    let mut o = SdpOptions::default();
+    o.replace_origin = true;
+    o
+}
