@@ -143,8 +143,13 @@ fn parse_start_line(buf: &Bytes, pos: usize, len: usize) -> Result<StartLine> {
     let line = &buf[pos..pos + len];
     if line.len() > 4 && line[..4].eq_ignore_ascii_case(b"SIP/") {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
-        let sp = syntax::find(b' ', line).ok_or(Error::StartLine("no status code"))?;
-        check_version(&line[..sp])?;
+        let sp = if line.starts_with(b"SIP/2.0 ") {
+            7
+        } else {
+            let sp = syntax::find(b' ', line).ok_or(Error::StartLine("no status code"))?;
+            check_version(&line[..sp])?;
+            sp
+        };
         let rest = &line[sp + 1..];
         let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
         if digits != 3 {
@@ -166,6 +171,9 @@ fn parse_start_line(buf: &Bytes, pos: usize, len: usize) -> Result<StartLine> {
         return Ok(StartLine::Response(status, reason));
     }
     // Request-Line = Method SP Request-URI SP SIP-Version (single SPs, RFC 4475 §3.1.2.9/10)
+    if let Some(start) = canonical_request_line(buf, pos, len) {
+        return Ok(start);
+    }
     let sp1 = syntax::find(b' ', line).ok_or(Error::StartLine("no Request-URI"))?;
     let method = &line[..sp1];
     if !syntax::TOKEN.all(method) {
@@ -189,6 +197,31 @@ fn parse_start_line(buf: &Bytes, pos: usize, len: usize) -> Result<StartLine> {
         return Err(Error::RequestUri("headers not allowed in Request-URI"));
     }
     Ok(StartLine::Request(Method::from_token(method), uri))
+}
+
+/// `Method SP Request-URI SP "SIP/2.0"` read in one pass: the method as a run of token
+/// octets, the version as the line's last eight octets, and the URI scanned in between
+/// (a URI holds no space, so it cannot hide a second one). `None` for any other line:
+/// the general path reads it and gives the error.
+#[inline]
+fn canonical_request_line(buf: &Bytes, pos: usize, len: usize) -> Option<StartLine> {
+    let line = &buf[pos..pos + len];
+    let method_len = syntax::TOKEN.span(line);
+    if method_len == 0 || line.get(method_len) != Some(&b' ') || !line.ends_with(b" SIP/2.0") {
+        return None;
+    }
+    let (start, end) = (pos + method_len + 1, pos + len - 8);
+    if end <= start {
+        return None;
+    }
+    let uri = Uri::parse_in(buf, start, end, Context::Whole).ok()?;
+    if uri.headers().is_some() && matches!(uri.scheme(), Scheme::Sip | Scheme::Sips) {
+        return None;
+    }
+    Some(StartLine::Request(
+        Method::from_token(&line[..method_len]),
+        uri,
+    ))
 }
 
 /// SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT; only 2.0 is served (505 otherwise).
@@ -409,6 +442,40 @@ mod tests {
             dg(&OPTIONS.replace("sip:user@example.com SIP", "<sip:user@example.com> SIP")).err(),
             Some(Error::RequestUri(_))
         ));
+        // Lines the one-pass reading of a canonical Request-Line leaves to the general
+        // path get its verdicts.
+        for (from, to) in [
+            (
+                "sip:user@example.com SIP/2.0",
+                "sip:user@example.com  SIP/2.0",
+            ),
+            (
+                "sip:user@example.com SIP/2.0",
+                "sip:us er@example.com SIP/2.0",
+            ),
+            (
+                "sip:user@example.com SIP/2.0",
+                "sip:user@example.com SIP/2.0 ",
+            ),
+            ("OPTIONS sip:", "OPT@IONS sip:"),
+        ] {
+            assert!(
+                matches!(
+                    dg(&OPTIONS.replace(from, to)).err(),
+                    Some(Error::StartLine(_))
+                ),
+                "{to}"
+            );
+        }
+        assert!(matches!(
+            dg(&OPTIONS.replace("example.com SIP/2.0", "example.com?Subject=x SIP/2.0")).err(),
+            Some(Error::RequestUri(_))
+        ));
+        assert!(dg(&OPTIONS.replace(" SIP/2.0\r\nVia", " sip/2.0\r\nVia")).is_ok());
+        assert_eq!(
+            dg(&OPTIONS.replace(" SIP/2.0\r\nVia", " SIP/2.1\r\nVia")).err(),
+            Some(Error::VersionNotSupported)
+        );
         assert_eq!(dg("").err(), Some(Error::Empty));
         assert_eq!(dg("\r\n\r\n").err(), Some(Error::Empty));
     }
