@@ -51,6 +51,11 @@
 //!
 //! At shutdown: `writer.shutdown().await` writes what is pending.
 //!
+//! Also: call [`metrics::describe`] once after installing the metrics recorder; put the
+//! server's listen addresses in [`RegistrarConfig::domain_aliases`] when devices are
+//! configured with an IP instead of the domain; set [`QualifyConfig`] (interval and one
+//! [`LocalAddr`] per transport) to enable OPTIONS keep-alives.
+//!
 //! # Decisions
 //!
 //! - Unprovisioned or foreign AORs get 404 before any challenge (RFC 3261 §10.3 step 5);
