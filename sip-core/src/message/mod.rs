@@ -8,6 +8,7 @@
 
 mod parse;
 mod print;
+mod start_line;
 mod validate;
 
 pub use parse::Framing;

@@ -213,7 +213,11 @@ fn scan_opaque(s: &[u8], rest: usize, scheme: Scheme, ctx: Context) -> Result<Pa
 }
 
 fn scan_sip(s: &[u8], rest: usize, scheme: Scheme, ctx: Context) -> Result<Parts, &'static str> {
-    let (user, password, mut i) = scan_userinfo(s, rest, ctx)?;
+    let Userinfo {
+        user,
+        password,
+        host: mut i,
+    } = scan_userinfo(s, rest, ctx)?;
     let (host_len, host_kind) = scan_host(&s[i..])?;
     let host = Span::new(i, i + host_len);
     i += host_len;
@@ -252,16 +256,19 @@ fn scan_sip(s: &[u8], rest: usize, scheme: Scheme, ctx: Context) -> Result<Parts
     })
 }
 
+/// What [`scan_userinfo`] found.
+struct Userinfo {
+    user: Option<Span>,
+    password: Option<Span>,
+    /// Where the host starts.
+    host: usize,
+}
+
 /// The userinfo after `sip:` (at `rest`), if the URI has one: user and password spans and
 /// where the host starts.
 ///
 /// userinfo = ( user / telephone-subscriber ) [ ":" password ] "@"
-#[allow(clippy::type_complexity)]
-fn scan_userinfo(
-    s: &[u8],
-    rest: usize,
-    ctx: Context,
-) -> Result<(Option<Span>, Option<Span>, usize), &'static str> {
+fn scan_userinfo(s: &[u8], rest: usize, ctx: Context) -> Result<Userinfo, &'static str> {
     // Cross what could be a userinfo: user octets, escapes, colons. The run ends at `@`
     // (a userinfo) or at an octet no userinfo may hold (then there is none, unless an
     // `@` follows, which makes the URI malformed).
@@ -295,7 +302,11 @@ fn scan_userinfo(
         if at.is_some_and(|a| tail[a] == b'@') {
             return Err("bad user part");
         }
-        return Ok((None, None, rest));
+        return Ok(Userinfo {
+            user: None,
+            password: None,
+            host: rest,
+        });
     }
     let user_end = colon.unwrap_or(k);
     if user_end == rest {
@@ -317,7 +328,11 @@ fn scan_userinfo(
             Some(Span::new(c + 1, k))
         }
     };
-    Ok((user, password, k + 1))
+    Ok(Userinfo {
+        user,
+        password,
+        host: k + 1,
+    })
 }
 
 /// `1*DIGIT` up to 65535 (leading zeros allowed): the port and how many digits it took.
