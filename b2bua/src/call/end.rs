@@ -96,7 +96,13 @@ impl Call {
                 } else {
                     status
                 };
-                let r = inb.response(cx, code, &tag);
+                let mut r = inb.response(cx, code, &tag);
+                if code == StatusCode::SERVICE_UNAVAILABLE {
+                    // RFC 3261 §21.5.4: say when to come back.
+                    let after = cx.core.config.retry_after.to_string();
+                    r.headers
+                        .push(sip_core::HeaderName::RetryAfter, bytes::Bytes::from(after));
+                }
                 inb.final_response(cx, owner, r);
             }
             (Setup::Outgoing(out), owner) if out.pending() => out.cancel(cx, owner),

@@ -142,14 +142,17 @@ impl Call {
                 peer,
                 response,
                 trunk,
+                offer,
             } => {
                 if trunk.is_some() {
                     self.info.trunk = trunk;
                 }
                 self.owner.disarm(CallTimer::Ring(side));
+                let leg = self.uac_leg_for(cx, side, *dialog, peer, &response);
+                self.set_leg(side, leg, offer);
                 match side {
-                    Side::B => self.b_answered(cx, *dialog, peer, *response),
-                    Side::A => self.slot_answered(cx, *dialog, peer, *response),
+                    Side::B => self.b_answered(cx, *response),
+                    Side::A => self.slot_answered(cx, *response),
                 }
             }
             OutEvent::Retransmitted => {
@@ -160,10 +163,17 @@ impl Call {
             OutEvent::Failed {
                 status,
                 reason,
-                trunk,
+                limited,
             } => {
-                if trunk.is_some() {
-                    self.info.trunk = trunk;
+                if limited {
+                    self.end(
+                        cx,
+                        HangupSide::System,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        &reason,
+                        None,
+                    );
+                    return;
                 }
                 let hangup = if callee_said(status) {
                     if side == Side::A {
@@ -272,10 +282,16 @@ impl Call {
         leg
     }
 
-    /// The callee answered.
-    fn b_answered(&mut self, cx: &mut Cx<'_>, dialog: Dialog, peer: Peer, response: Response) {
-        let leg = self.uac_leg_for(cx, Side::B, dialog, peer, &response);
-        self.b = Some(leg);
+    fn set_leg(&mut self, side: Side, mut leg: Leg, offer: Option<Bytes>) {
+        leg.last_sdp_sent = offer;
+        match side {
+            Side::A => self.a = Some(leg),
+            Side::B => self.b = Some(leg),
+        }
+    }
+
+    /// The callee answered (its leg is in place).
+    fn b_answered(&mut self, cx: &mut Cx<'_>, response: Response) {
         let sdp = sdp_body(&response.headers, &response.body);
         let media_id = self.media_id();
         let (tag_a, tag_b) = (self.tags[0].clone(), self.tags[1].clone());

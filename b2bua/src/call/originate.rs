@@ -6,8 +6,6 @@
 //! so the relay never transcodes and the slot never needs a re-INVITE.
 
 use bytes::Bytes;
-use sip_core::dialog::Dialog;
-use sip_core::transaction::Peer;
 use sip_core::{Response, StatusCode};
 
 use super::outgoing::Outgoing;
@@ -21,16 +19,8 @@ use crate::sip::msg::sdp_body;
 use crate::sip::sdp::OriginStamp;
 
 impl Call {
-    /// The slot answered the originate INVITE.
-    pub(crate) fn slot_answered(
-        &mut self,
-        cx: &mut Cx<'_>,
-        dialog: Dialog,
-        peer: Peer,
-        response: Response,
-    ) {
-        let leg = self.uac_leg_for(cx, Side::A, dialog, peer, &response);
-        self.a = Some(leg);
+    /// The slot answered the originate INVITE (its leg is in place).
+    pub(crate) fn slot_answered(&mut self, cx: &mut Cx<'_>, response: Response) {
         let media_id = self.media_id();
         let (tag_a, tag_b) = (self.tags[0].clone(), self.tags[1].clone());
         let sdp = sdp_body(&response.headers, &response.body);

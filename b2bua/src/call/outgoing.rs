@@ -85,6 +85,8 @@ pub(crate) enum OutEvent {
         peer: Peer,
         response: Box<Response>,
         trunk: Option<usize>,
+        /// The SDP our INVITE carried on this branch.
+        offer: Option<Bytes>,
     },
     /// The winning 2xx again: ACK it again.
     Retransmitted,
@@ -92,7 +94,9 @@ pub(crate) enum OutEvent {
     Failed {
         status: StatusCode,
         reason: String,
-        trunk: Option<usize>,
+        /// No trunk could take the call (limits reached, or down): the caller gets 503
+        /// with Retry-After, not the mapped status.
+        limited: bool,
     },
     /// A trunk target was started (the first, or the next after a failure); the call
     /// now holds this trunk.
@@ -315,20 +319,20 @@ impl Outgoing {
             return OutEvent::Nothing;
         }
         match self.best.take() {
-            Some((s, r, t)) => OutEvent::Failed {
+            Some((s, r, _)) => OutEvent::Failed {
                 status: s,
                 reason: r,
-                trunk: t,
+                limited: false,
             },
             None if self.skipped_full => OutEvent::Failed {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 reason: "Trunk limit reached".into(),
-                trunk: None,
+                limited: true,
             },
             None => OutEvent::Failed {
-                status: StatusCode::TEMPORARILY_UNAVAILABLE,
-                reason: "No route available".into(),
-                trunk: None,
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                reason: "No trunk available".into(),
+                limited: true,
             },
         }
     }
@@ -420,6 +424,7 @@ impl Outgoing {
                 Ok(dialog) => {
                     b.state = BranchState::Won;
                     let (peer, trunk) = (b.peer, b.trunk);
+                    let offer = (!b.request.body.is_empty()).then(|| b.request.body.clone());
                     self.winner = Some(i);
                     // First 2xx wins; the other forks are cancelled.
                     for (j, other) in self.branches.iter_mut().enumerate() {
@@ -434,6 +439,7 @@ impl Outgoing {
                         peer,
                         response: Box::new(resp),
                         trunk,
+                        offer,
                     }
                 }
                 Err(e) => {

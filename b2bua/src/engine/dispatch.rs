@@ -85,7 +85,7 @@ impl B2bua {
                         self.trunk_options_result(now, i, true)
                     }
                     (None, ClientRole::TrunkRegister(i)) if response.status.is_final() => {
-                        self.trunk_register_result(now, i, Some(&response));
+                        self.trunk_register_result(now, i, Some(&response), layer);
                     }
                     _ => {}
                 }
@@ -232,7 +232,7 @@ impl B2bua {
                     }
                     (None, ClientRole::TrunkOptions(i)) => self.trunk_options_result(now, i, false),
                     (None, ClientRole::TrunkRegister(i)) => {
-                        self.trunk_register_result(now, i, None)
+                        self.trunk_register_result(now, i, None, layer)
                     }
                     _ => {}
                 }

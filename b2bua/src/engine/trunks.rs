@@ -110,7 +110,7 @@ impl B2bua {
             Err(e) => {
                 tracing::warn!(trunk = %t.config.name, error = %e, "REGISTER not sent");
                 t.registration = Some(reg);
-                self.trunk_register_result(now, i, None);
+                self.trunk_register_result(now, i, None, layer);
             }
         }
     }
@@ -121,6 +121,7 @@ impl B2bua {
         now: Instant,
         i: usize,
         response: Option<&Response>,
+        layer: &mut TransactionLayer,
     ) {
         let core = &mut self.core;
         let Some(t) = core.trunks.get_mut(i) else {
@@ -140,9 +141,13 @@ impl B2bua {
             }
             RegisterStep::Resend => {}
         }
-        if let Some(at) = reg.due {
-            core.timers.push(at, Target::TrunkRegister(i));
-        }
+        let due = reg.due;
         t.registration = Some(reg);
+        match (step, due) {
+            // A challenge answered or Min-Expires obeyed: send again at once.
+            (RegisterStep::Resend, Some(at)) => self.trunk_register_due(now, at, i, layer),
+            (_, Some(at)) => core.timers.push(at, Target::TrunkRegister(i)),
+            (_, None) => {}
+        }
     }
 }

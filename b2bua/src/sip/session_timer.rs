@@ -244,16 +244,13 @@ mod tests {
             })
         );
         let t = uac_result(&headers(&[("x", "120;refresher=uac")]));
-        assert_eq!(t.map(|t| t.expire_in()), Some(Duration::from_secs(80)));
+        assert_eq!(t.map(|t| t.expire_in()), Some(Duration::from_secs(88)));
         assert_eq!(uac_result(&headers(&[])), None);
-        let h = uac_headers(
-            policy().map(|p| p).unwrap_or(Policy {
-                session_expires: Duration::ZERO,
-                min_se: Duration::ZERO,
-            }),
-            None,
-            true,
-        );
+        let p = Policy {
+            session_expires: Duration::from_secs(1800),
+            min_se: Duration::from_secs(90),
+        };
+        let h = uac_headers(p, None, true);
         assert_eq!(&h[0].1[..], b"1800;refresher=uac");
         assert_eq!(&h[1].1[..], b"90");
         assert_eq!(parse_min_se(&headers(&[("Min-SE", "300")])), Some(300));

@@ -102,7 +102,7 @@ impl TrunkState {
 
     /// Whether an inbound call fits the concurrent-call limit.
     pub(crate) fn admit_inbound(&self) -> bool {
-        !self.config.max_calls.is_some_and(|m| self.active >= m)
+        self.config.max_calls.is_none_or(|m| self.active < m)
     }
 
     /// The Request-URI for a number (or for the trunk itself with `None`).

@@ -131,7 +131,9 @@ impl Registration {
             // Refresh a minute ahead, or at four fifths of a short expiry.
             let refresh = secs.saturating_sub(60).max(secs * 4 / 5).max(1);
             self.due = Some(now + Duration::from_secs(refresh));
+            // The next refresh starts afresh (the carrier challenges it again).
             self.challenges = 0;
+            self.auth = None;
             self.backoff = FIRST_BACKOFF;
             return RegisterStep::Registered(Duration::from_secs(secs));
         }
@@ -168,13 +170,11 @@ impl Registration {
         RegisterStep::Failed(status)
     }
 
-    /// The refresh or retry time came: forget an expired registration.
+    /// The refresh or retry time came: forget a registration that has expired.
     pub(crate) fn on_due(&mut self, now: Instant) {
         if self.registered_until.is_some_and(|u| u <= now) {
             self.registered_until = None;
         }
-        self.challenges = 0;
-        self.auth = None;
     }
 }
 

@@ -546,6 +546,19 @@ impl Net {
         status: u16,
         body: Option<&str>,
     ) {
+        self.answer_with(ua, key, request, status, body, &[]);
+    }
+
+    /// [`Net::answer`] with extra headers.
+    pub fn answer_with(
+        &mut self,
+        ua: usize,
+        key: ServerKey,
+        request: &Request,
+        status: u16,
+        body: Option<&str>,
+        extra: &[(&str, &str)],
+    ) {
         let call_id = String::from_utf8_lossy(request.headers.call_id().unwrap()).into_owned();
         let is_invite = request.method == Method::Invite && !request.in_dialog();
         let tag = if is_invite {
@@ -582,6 +595,12 @@ impl Net {
             r.headers.push(
                 HeaderName::Contact,
                 Bytes::from(format!("<sip:{}@{a}>", self.uas[ua].name)),
+            );
+        }
+        for (n, v) in extra {
+            r.headers.push(
+                HeaderName::from_bytes(n.as_bytes()),
+                Bytes::copy_from_slice(v.as_bytes()),
             );
         }
         if let Some(b) = body {
@@ -725,6 +744,15 @@ impl Net {
                 response,
                 source,
             } => self.ua_on_response(i, *key, response, *source),
+            Event::Request { key, request, .. }
+                if request.method == Method::Options
+                    && !request.in_dialog()
+                    && self.uas[i].auto_answer =>
+            {
+                let mut r = Response::from_request(request, StatusCode::OK);
+                r.set_to_tag("opt");
+                let _ = self.uas[i].layer.send_response(self.now, key, r);
+            }
             Event::Request { key, request, .. } if request.in_dialog() => {
                 let m = request.method.clone();
                 let auto = self.uas[i].auto_answer;
@@ -888,6 +916,14 @@ impl Net {
         let p = self.b2b_peer();
         self.uas[ua].layer.send_stateless(p, Message::Request(ack));
         self.run();
+    }
+
+    /// A CANCEL for one of the UA's INVITEs arrived (its layer answered it 200).
+    pub fn was_cancelled(&self, ua: usize) -> bool {
+        self.uas[ua]
+            .inbox
+            .iter()
+            .any(|e| matches!(e, Event::Cancelled { .. }))
     }
 
     /// An ACK to a UA's INVITE arrived at the UA (the B2BUA acknowledged its 2xx).
