@@ -30,6 +30,9 @@ pub(crate) struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Load tools.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Run the server: SIP on the configured listeners, until SIGINT or SIGTERM.
     Serve {
         /// Run on the embedded defaults: SQLite in ./var, simulated hubs.
@@ -50,6 +53,14 @@ pub(crate) enum Command {
         #[arg(long)]
         demo: bool,
     },
+}
+
+/// `vss bench ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BenchCommand {
+    /// RTP relay load: N calls set up through an ng control port, G.711 both ways; prints
+    /// offered/delivered packets, loss, latency and the relay's CPU per million packets.
+    Rtp(crate::bench::RtpArgs),
 }
 
 /// Exit status for bad input: a usage error (as clap uses) or an invalid configuration.
@@ -123,6 +134,10 @@ fn dispatch(
     match cli.command {
         Command::CheckConfig { demo } => check_config(&load(demo)?, out),
         Command::Provision { what } => crate::provision::run(&load(false)?, what, out),
+        Command::Bench(BenchCommand::Rtp(args)) => {
+            let config = Config::load(&load(false)?)?;
+            crate::bench::rtp(&args, config.media.ng_listen, out)
+        }
         Command::Serve { demo } => {
             let config = Config::load(&load(demo)?)?;
             crate::logging::init(&config.log)?;

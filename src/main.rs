@@ -1,10 +1,14 @@
 //! The `vss` binary: one process serving SIP, media, the control API and the hub drivers,
 //! plus the admin commands around it (CONTRACT.md, "Set-up and commands").
 
+mod bench;
 mod cli;
 mod config;
 mod logging;
+mod media_engine;
 mod provision;
+mod registrar_setup;
+mod secrets;
 mod serve;
 mod sip;
 

@@ -38,7 +38,15 @@ async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
         ..TransactionConfig::default()
     };
     let layer = TransactionLayer::new(layer_config).context("transaction timers")?;
-    let core = SipCore::new(layer, transports, &config.sip.user_agent);
+    let media = media::start(crate::media_engine::settings(config))
+        .context("cannot start the media engine")?;
+    if let Some(ng) = &media.ng {
+        tracing::info!(addr = %ng.local_addr(), "media control (rtpengine ng protocol) listening");
+    }
+    let media_events = tokio::spawn(drain_media_events(media.events));
+    let advertised = crate::media_engine::advertised_ip(config);
+    let started = crate::registrar_setup::start(config, transports.bound(), advertised).await?;
+    let core = SipCore::new(layer, transports, &config.sip.user_agent, started.registrar);
     let (stop_tx, stop_rx) = watch::channel(false);
     let core_task = tokio::spawn(core.run(inbound, stop_rx));
     tracing::info!("vss ready");
@@ -47,8 +55,23 @@ async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), core_task).await;
+    if let Err(e) = started.writer.shutdown().await {
+        tracing::warn!(error = %e, "registrar database writes not flushed");
+    }
+    drop(media.ng);
+    drop(media.engine);
+    media_events.abort();
     tracing::info!("vss stopped");
     Ok(())
+}
+
+/// Media events (timeouts, DTMF, recordings) until a module consumes them: the engine
+/// also serves rtpengine-style control over its ng port, whose users get the same
+/// information by querying.
+async fn drain_media_events(mut events: tokio::sync::mpsc::Receiver<media::MediaEvent>) {
+    while let Some(event) = events.recv().await {
+        tracing::debug!(?event, "media event");
+    }
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM (systemd, kill).

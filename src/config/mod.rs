@@ -17,6 +17,7 @@ mod error;
 mod hubs;
 mod log;
 mod media;
+mod registrar;
 mod secret;
 mod sip;
 mod trunks;
@@ -48,6 +49,7 @@ pub(crate) use self::{
     hubs::{HubConfig, HubDriver, HubKind},
     log::LogConfig,
     media::MediaConfig,
+    registrar::RegistrarConfig,
     secret::{DatabaseUrl, Secret},
     sip::SipConfig,
     trunks::TrunkConfig,
@@ -55,7 +57,16 @@ pub(crate) use self::{
 };
 
 /// The top-level keys, in the order they are printed.
-pub(crate) const SECTIONS: &[&str] = &["sip", "media", "database", "api", "log", "trunks", "hubs"];
+pub(crate) const SECTIONS: &[&str] = &[
+    "sip",
+    "registrar",
+    "media",
+    "database",
+    "api",
+    "log",
+    "trunks",
+    "hubs",
+];
 
 /// The top-level keys that are lists of tables (`[[trunks]]`).
 pub(crate) const LIST_SECTIONS: &[&str] = &["trunks", "hubs"];
@@ -73,6 +84,8 @@ pub(crate) const DEMO_PROVIDER_NAME: &str = "--demo defaults";
 pub(crate) struct Config {
     /// `[sip]`.
     pub(crate) sip: SipConfig,
+    /// `[registrar]`.
+    pub(crate) registrar: RegistrarConfig,
     /// `[media]`.
     pub(crate) media: MediaConfig,
     /// `[database]`.
@@ -200,6 +213,7 @@ impl Config {
 
     fn validate(&self, v: &validate::Validator<'_>) -> Result<(), ConfigError> {
         self.sip.validate(v)?;
+        self.registrar.validate(v)?;
         self.media.validate(v)?;
         self.api.validate(v)?;
         self.log.validate(v)?;

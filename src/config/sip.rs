@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::de::string_or_list;
 use super::error::ConfigError;
+use super::secret::Secret;
 use super::validate::Validator;
 use super::values::{ListenAddr, Transport, is_host_name};
 
@@ -43,6 +44,9 @@ pub(crate) struct SipConfig {
     /// for `rport` (RFC 3581; Kamailio's `force_rport`): slots behind NAT only hear
     /// answers sent there. Default true.
     pub(crate) force_rport: bool,
+    /// Key of the stateless digest nonces (at least 16 bytes). Nodes sharing one database
+    /// must share it. Unset: generated once and kept in `./var/sip_nonce_secret`.
+    pub(crate) nonce_secret: Option<Secret>,
 }
 
 impl Default for SipConfig {
@@ -61,6 +65,7 @@ impl Default for SipConfig {
             t4_ms: DEFAULT_T4_MS,
             user_agent: concat!("VSS/", env!("CARGO_PKG_VERSION")).to_owned(),
             force_rport: true,
+            nonce_secret: None,
         }
     }
 }
@@ -87,6 +92,14 @@ impl SipConfig {
                     format!("\"{a}\" is listed twice (entries {j} and {i})"),
                 ));
             }
+        }
+        if let Some(secret) = &self.nonce_secret
+            && secret.len() < 16
+        {
+            return Err(v.invalid(
+                "sip.nonce_secret",
+                format!("is {} bytes; at least 16 are needed", secret.len()),
+            ));
         }
         if self.domain.is_empty() {
             return Err(v.invalid(

@@ -4,11 +4,13 @@
 //! One task owns the layer, so the protocol state needs no locks; the transports do
 //! the parsing on their own tasks and hand over whole messages.
 
-use std::time::Instant;
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
-use sip_core::Request;
-use sip_core::transaction::{Event, ServerKey, TransactionLayer};
+use registrar::{BindingEvent, BindingId, Registrar};
+use sip_core::transaction::{ClientKey, Event, Peer, ServerKey, TransactionKey, TransactionLayer};
+use sip_core::{HeaderName, Method, Request};
 use tokio::sync::{mpsc, watch};
 
 use super::transport::{Inbound, Transports, random_tag};
@@ -18,20 +20,30 @@ use super::uas;
 /// under load while amortising the per-wake-up work.
 const BATCH: usize = 64;
 
-/// The SIP core: the transaction layer and what answers its requests.
+/// The SIP core: the transaction layer and the modules that answer its requests.
 pub(crate) struct SipCore {
     layer: TransactionLayer,
     transports: Transports,
     server_header: Bytes,
+    registrar: Registrar,
+    /// Qualify OPTIONS in flight: which binding each client transaction pings.
+    qualifying: HashMap<ClientKey, BindingId>,
 }
 
 impl SipCore {
     /// A core over `layer`, sending through `transports`; `server` is the Server header.
-    pub(crate) fn new(layer: TransactionLayer, transports: Transports, server: &str) -> SipCore {
+    pub(crate) fn new(
+        layer: TransactionLayer,
+        transports: Transports,
+        server: &str,
+        registrar: Registrar,
+    ) -> SipCore {
         SipCore {
             layer,
             transports,
             server_header: Bytes::copy_from_slice(server.as_bytes()),
+            registrar,
+            qualifying: HashMap::new(),
         }
     }
 
@@ -42,7 +54,7 @@ impl SipCore {
         mut shutdown: watch::Receiver<bool>,
     ) {
         loop {
-            let deadline = self.layer.poll_timeout();
+            let deadline = earliest(self.layer.poll_timeout(), self.registrar.poll_timeout());
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => {
@@ -62,7 +74,10 @@ impl SipCore {
                     }
                 }
                 _ = sleep_until(deadline), if deadline.is_some() => {
-                    self.layer.handle_timeout(Instant::now());
+                    let now = Instant::now();
+                    self.layer.handle_timeout(now);
+                    self.registrar.handle_timeout(now, SystemTime::now());
+                    self.send_qualify(now);
                 }
             }
             self.flush();
@@ -97,7 +112,7 @@ impl SipCore {
                     source,
                 } => {
                     tracing::debug!(method = %request.method, from = %source.addr, "request");
-                    self.serve_request(key, &request);
+                    self.serve_request(key, &request, source);
                 }
                 Event::Cancelled { invite, .. } => {
                     // Every request is answered as it arrives, so no INVITE is ever left
@@ -109,22 +124,82 @@ impl SipCore {
                     // No module sends INVITEs yet, so no 2xx can be ours.
                     tracing::debug!(from = %source.addr, "2xx to INVITE matching no transaction; ignored");
                 }
+                Event::Response { key, response, .. } => {
+                    if response.status.is_final()
+                        && let Some(binding) = self.qualifying.remove(&key)
+                    {
+                        // Any final answer means the binding is alive (RFC 3261 §11).
+                        self.registrar.handle_qualify_result(binding, true);
+                    }
+                }
                 Event::Timeout { key, timer } => {
-                    tracing::debug!(?key, ?timer, "transaction timed out")
+                    tracing::debug!(?key, ?timer, "transaction timed out");
+                    self.qualify_failed(key);
                 }
                 Event::TransportError { key } => {
-                    tracing::debug!(?key, "transaction transport error")
+                    tracing::debug!(?key, "transaction transport error");
+                    self.qualify_failed(key);
                 }
+                Event::Terminated { key } => self.qualify_failed(key),
                 _ => {}
+            }
+        }
+        self.drain_binding_events();
+    }
+
+    /// A qualify ping that ended without a final answer.
+    fn qualify_failed(&mut self, key: TransactionKey) {
+        if let TransactionKey::Client(key) = key
+            && let Some(binding) = self.qualifying.remove(&key)
+        {
+            self.registrar.handle_qualify_result(binding, false);
+        }
+    }
+
+    /// Send the OPTIONS pings the registrar wants now.
+    fn send_qualify(&mut self, now: Instant) {
+        while let Some(q) = self.registrar.poll_qualify(now) {
+            match self.layer.send_request(now, q.request, q.target) {
+                Ok(key) => {
+                    self.qualifying.insert(key, q.binding);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "qualify OPTIONS not sent");
+                    self.registrar.handle_qualify_result(q.binding, false);
+                }
+            }
+        }
+        self.drain_binding_events();
+    }
+
+    /// Binding changes: the slot state machine will consume them once the control API
+    /// runs; until then they are logged.
+    fn drain_binding_events(&mut self) {
+        while let Some(event) = self.registrar.poll_event() {
+            match &event {
+                BindingEvent::Refreshed { .. } => tracing::debug!(?event, "binding"),
+                _ => tracing::info!(?event, "binding"),
             }
         }
     }
 
     /// RFC 3261 §8.2: inspect, then let the module for the method answer.
-    fn serve_request(&mut self, key: ServerKey, request: &Request) {
+    fn serve_request(&mut self, key: ServerKey, request: &Request, source: Peer) {
         let tag = random_tag();
         let response = match uas::inspect(request) {
             Err(refusal) => Some(uas::refuse(request, refusal, &tag, &self.server_header)),
+            Ok(()) if request.method == Method::Register => {
+                let mut response = self.registrar.handle_register(
+                    Instant::now(),
+                    SystemTime::now(),
+                    request,
+                    source,
+                );
+                response
+                    .headers
+                    .push(HeaderName::Server, self.server_header.clone());
+                Some(response)
+            }
             Ok(()) => uas::unhandled(request, &tag, &self.server_header),
         };
         if let Some(response) = response {
@@ -143,6 +218,13 @@ impl SipCore {
         while let Some(t) = self.layer.poll_transmit() {
             self.transports.send(t);
         }
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

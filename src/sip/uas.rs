@@ -14,7 +14,7 @@ use sip_core::{Method, Request, Response, StatusCode};
 pub(crate) const SUPPORTED: &[&str] = &[];
 
 /// Methods this server serves today (the Allow header).
-pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
+pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER";
 
 /// Body types understood in an INVITE.
 const ACCEPT: &str = "application/sdp";

@@ -50,6 +50,16 @@ pub(crate) enum Inbound {
     },
 }
 
+/// A socket this process listens on, as bound (the port filled in when the
+/// configuration said 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BoundAddr {
+    /// The transport.
+    pub(crate) transport: Transport,
+    /// The local address.
+    pub(crate) addr: SocketAddr,
+}
+
 /// Limits of the stream transports.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StreamLimits {
@@ -139,6 +149,7 @@ impl Shared {
 pub(crate) struct Transports {
     shared: Arc<Shared>,
     udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    bound: Vec<BoundAddr>,
 }
 
 impl Transports {
@@ -169,34 +180,52 @@ impl Transports {
             _ => None,
         };
         let mut udp = Vec::new();
+        let mut bound = Vec::new();
         for listen in &config.listen {
             match listen.transport {
                 ConfTransport::Udp => {
                     let index = udp.len() as u64;
                     let socket = Arc::new(udp::bind(listen.addr)?);
-                    let bound = socket.local_addr()?;
+                    let local = socket.local_addr()?;
                     udp::spawn_receiver(socket.clone(), index, shared.clone());
-                    tracing::info!(transport = "udp", addr = %bound, "SIP listening");
-                    udp.push((bound, socket));
+                    tracing::info!(transport = "udp", addr = %local, "SIP listening");
+                    udp.push((local, socket));
+                    bound.push(BoundAddr {
+                        transport: Transport::Udp,
+                        addr: local,
+                    });
                 }
                 ConfTransport::Tcp => {
                     let listener = stream::bind(listen.addr)?;
-                    let bound = listener.local_addr()?;
+                    let local = listener.local_addr()?;
                     stream::spawn_acceptor(listener, None, shared.clone());
-                    tracing::info!(transport = "tcp", addr = %bound, "SIP listening");
+                    tracing::info!(transport = "tcp", addr = %local, "SIP listening");
+                    bound.push(BoundAddr {
+                        transport: Transport::Tcp,
+                        addr: local,
+                    });
                 }
                 ConfTransport::Tls => {
                     let acceptor = tls.clone().ok_or_else(|| {
                         anyhow::anyhow!("sip.listen has {listen} but sip.tls_cert and sip.tls_key are not both set")
                     })?;
                     let listener = stream::bind(listen.addr)?;
-                    let bound = listener.local_addr()?;
+                    let local = listener.local_addr()?;
                     stream::spawn_acceptor(listener, Some(acceptor), shared.clone());
-                    tracing::info!(transport = "tls", addr = %bound, "SIP listening");
+                    tracing::info!(transport = "tls", addr = %local, "SIP listening");
+                    bound.push(BoundAddr {
+                        transport: Transport::Tls,
+                        addr: local,
+                    });
                 }
             }
         }
-        Ok((Transports { shared, udp }, rx))
+        Ok((Transports { shared, udp, bound }, rx))
+    }
+
+    /// Every listening socket, as bound.
+    pub(crate) fn bound(&self) -> &[BoundAddr] {
+        &self.bound
     }
 
     /// How many inbound messages were dropped because the core was overloaded.

@@ -1,0 +1,56 @@
+//! `vss bench rtp`: the RTP load tool (issue 4) against any relay with an ng port.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::Context;
+
+/// Options of `vss bench rtp`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RtpArgs {
+    /// Concurrent calls; each sends G.711 at 50 packets/s in each direction from both ends.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) calls: usize,
+    /// Seconds of media.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) seconds: u64,
+    /// The relay's ng control port (a running `vss serve`, or rtpengine); default: this
+    /// configuration's `media.ng_listen`.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) ng: Option<SocketAddr>,
+    /// The relay's process id, for its CPU time; default: the owner of the ng port.
+    #[arg(long)]
+    pub(crate) pid: Option<u32>,
+    /// The address the simulated ends use and write into their SDP.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub(crate) local_ip: IpAddr,
+    /// Ask the relay to record every call.
+    #[arg(long)]
+    pub(crate) record: bool,
+}
+
+/// Run the load and print the report.
+pub(crate) fn rtp(
+    args: &RtpArgs,
+    config_ng: Option<SocketAddr>,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<()> {
+    let ng = args
+        .ng
+        .or(config_ng)
+        .context("no ng address: give --ng ADDR or set media.ng_listen")?;
+    if args.calls == 0 || args.seconds == 0 {
+        anyhow::bail!("--calls and --seconds must be at least 1");
+    }
+    let cfg = media::loadgen::LoadConfig {
+        ng,
+        calls: args.calls,
+        duration: Duration::from_secs(args.seconds),
+        relay_pid: args.pid,
+        local_ip: args.local_ip,
+        record: args.record,
+    };
+    let report = media::loadgen::run(&cfg).with_context(|| format!("load run against {ng}"))?;
+    write!(out, "{report}")?;
+    Ok(())
+}

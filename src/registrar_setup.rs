@@ -1,0 +1,113 @@
+//! The registrar in `vss serve`: `[registrar]` and `[sip]` mapped onto the registrar
+//! crate, its slots and bindings loaded from the database, its write-behind started
+//! (the call order of the registrar crate's documentation, steps 1–5).
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use registrar::{
+    BruteForceConfig, LocalAddr, QualifyConfig, Registrar, RegistrarConfig, Store, WriteBehind,
+    WriterConfig, WriterHandle,
+};
+
+use crate::config::Config;
+use crate::sip::transport::BoundAddr;
+
+/// A registrar ready for the SIP core, and the handle that flushes its writes at exit.
+pub(crate) struct Started {
+    /// The registrar.
+    pub(crate) registrar: Registrar,
+    /// The database writer.
+    pub(crate) writer: WriterHandle,
+}
+
+/// Connect, migrate, load, restore, start the writer.
+pub(crate) async fn start(
+    config: &Config,
+    bound: &[BoundAddr],
+    advertised: IpAddr,
+) -> anyhow::Result<Started> {
+    let url = config.database.url.expose();
+    let store = Store::connect(url).await.with_context(|| {
+        format!(
+            "database.url {}: cannot connect",
+            config.database.url.masked()
+        )
+    })?;
+    registrar::migrate(&store)
+        .await
+        .context("registrar migrations")?;
+    let secret = match &config.sip.nonce_secret {
+        Some(s) => s.expose().as_bytes().to_vec(),
+        None => crate::secrets::load_or_create("sip_nonce_secret")?,
+    };
+    let wall = SystemTime::now();
+    let mut registrar = Registrar::new(settings(config, bound, advertised), &secret, wall)
+        .context("registrar settings")?;
+    let slots = store
+        .load_slots()
+        .await
+        .context("cannot load the provisioned slots")?;
+    let report = registrar.set_slots(slots);
+    tracing::info!(?report, "slots loaded");
+    let purged = store
+        .purge_expired_bindings(wall)
+        .await
+        .context("cannot purge expired bindings")?;
+    let records = store
+        .load_bindings(wall)
+        .await
+        .context("cannot load the bindings")?;
+    let restored = registrar.restore(Instant::now(), wall, records);
+    tracing::info!(purged, ?restored, "bindings restored");
+    let (sink, writer) = WriteBehind::spawn(store, WriterConfig::default());
+    registrar.set_store(sink);
+    Ok(Started { registrar, writer })
+}
+
+fn settings(config: &Config, bound: &[BoundAddr], advertised: IpAddr) -> RegistrarConfig {
+    let r = &config.registrar;
+    let mut c = RegistrarConfig::new(config.sip.domain.clone());
+    c.min_expires = r.min_expires;
+    c.default_expires = r.default_expires;
+    c.max_expires = r.max_expires;
+    c.max_contacts = r.max_contacts;
+    c.nonce_lifetime = Duration::from_secs(r.nonce_lifetime_s);
+    let mut brute = BruteForceConfig::default();
+    brute.threshold = r.block_threshold;
+    brute.window = Duration::from_secs(r.block_window_s);
+    brute.cooldown = Duration::from_secs(r.block_cooldown_s);
+    c.brute_force = brute;
+    // Devices configured with an address instead of the domain put it in To.
+    let mut aliases = r.domain_aliases.clone();
+    for b in bound {
+        let ip = if b.addr.ip().is_unspecified() {
+            advertised
+        } else {
+            b.addr.ip()
+        };
+        let text = ip.to_string();
+        if !aliases.contains(&text) {
+            aliases.push(text);
+        }
+    }
+    c.domain_aliases = aliases;
+    let mut qualify = QualifyConfig::default();
+    qualify.interval = Duration::from_secs(r.qualify_interval_s);
+    qualify.local = bound
+        .iter()
+        .map(|b| LocalAddr {
+            transport: b.transport,
+            host: if b.addr.ip().is_unspecified() {
+                advertised
+            } else {
+                b.addr.ip()
+            }
+            .to_string(),
+            port: b.addr.port(),
+        })
+        .collect();
+    c.qualify = qualify;
+    c
+}
