@@ -378,7 +378,7 @@ fn garbage_never_panics() {
 
 fn conformance_dir(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/conformance")
+        .join("../tests/conformance")
         .join(rel)
 }
 
