@@ -155,9 +155,13 @@ impl Call {
                     Side::A => self.slot_answered(cx, *response),
                 }
             }
-            OutEvent::Retransmitted => {
-                if let Some(l) = self.leg(side) {
-                    l.ack_again(cx);
+            OutEvent::Retransmitted(response) => {
+                // While the caller's answer is awaited, the callee's ACK must wait too.
+                if side == Side::B && self.late_offer.is_some() {
+                    return;
+                }
+                if let Some(l) = self.leg_mut(side) {
+                    l.ack_again(cx, &response);
                 }
             }
             OutEvent::Failed {
@@ -409,6 +413,16 @@ impl Call {
         self.answered(cx);
     }
 
+    /// Once the caller has its final response, its INVITE is no longer needed (a call
+    /// keeps what it needs for hours; the INVITE would pin the whole datagram).
+    pub(crate) fn release_inbound(&mut self) {
+        if let Setup::Inbound(inb) = &self.a_setup
+            && inb.final_sent
+        {
+            self.a_setup = Setup::None;
+        }
+    }
+
     /// Both sides are up.
     fn answered(&mut self, cx: &mut Cx<'_>) {
         self.phase = Phase::Answered;
@@ -421,6 +435,7 @@ impl Call {
         }
         self.arm_session_timer(cx, Side::A);
         self.arm_session_timer(cx, Side::B);
+        self.release_inbound();
         if let Setup::Outgoing(o) = &mut self.b_setup {
             o.shrink();
         }

@@ -34,8 +34,9 @@ pub(crate) struct Leg {
     pub(crate) invite_in: bool,
     /// Our refresh in flight.
     pub(crate) refreshing: bool,
-    /// The ACK we sent for the initial 2xx, sent again when the 2xx is retransmitted.
-    pub(crate) last_ack: Option<Request>,
+    /// The body of the ACK we sent for the initial 2xx (an answer to a 2xx offer), for
+    /// the ACK sent again when the 2xx is retransmitted.
+    ack_body: Option<Bytes>,
     /// We answered a re-INVITE without SDP with an offer: its ACK carries the answer.
     pub(crate) awaiting_ack_answer: bool,
     /// The peer refused UPDATE (405/501): refresh with re-INVITE.
@@ -56,7 +57,7 @@ impl Leg {
             invite_out: false,
             invite_in: false,
             refreshing: false,
-            last_ack: None,
+            ack_body: None,
             awaiting_ack_answer: false,
             update_refused: false,
         }
@@ -120,20 +121,20 @@ impl Leg {
         let mut ack = self.dialog.create_ack(response)?;
         let branch = cx.core.rng.branch();
         cx.core.locals.stamp_via(&mut ack, &self.peer, &branch)?;
-        if let Some(sdp) = sdp {
-            ack.set_body("application/sdp", sdp);
+        if let Some(sdp) = &sdp {
+            ack.set_body("application/sdp", sdp.clone());
         }
-        cx.layer
-            .send_stateless(self.peer, Message::Request(ack.clone()));
-        self.last_ack = Some(ack);
+        cx.layer.send_stateless(self.peer, Message::Request(ack));
+        self.ack_body = sdp;
         Ok(())
     }
 
-    /// Send the ACK again for a retransmitted 2xx (our ACK was lost).
-    pub(crate) fn ack_again(&self, cx: &mut Cx<'_>) {
-        if let Some(ack) = &self.last_ack {
-            cx.layer
-                .send_stateless(self.peer, Message::Request(ack.clone()));
+    /// ACK a retransmission of the initial 2xx again (§13.2.2.4: every 2xx gets one;
+    /// ours was lost), with the same answer.
+    pub(crate) fn ack_again(&mut self, cx: &mut Cx<'_>, response: &Response) {
+        let body = self.ack_body.clone();
+        if let Err(e) = self.ack(cx, response, body) {
+            tracing::debug!(error = %e, "ACK not sent again");
         }
     }
 

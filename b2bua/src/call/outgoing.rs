@@ -61,7 +61,9 @@ struct EarlyDialog {
 
 pub(crate) struct Branch {
     key: Option<ClientKey>,
-    request: Request,
+    /// The INVITE as sent; dropped once the call is answered unless a CANCEL still
+    /// waits for a provisional.
+    request: Option<Request>,
     pub(crate) peer: Peer,
     pub(crate) trunk: Option<usize>,
     pub(crate) state: BranchState,
@@ -89,7 +91,7 @@ pub(crate) enum OutEvent {
         offer: Option<Bytes>,
     },
     /// The winning 2xx again: ACK it again.
-    Retransmitted,
+    Retransmitted(Box<Response>),
     /// Every branch failed and no target is left.
     Failed {
         status: StatusCode,
@@ -289,7 +291,7 @@ impl Outgoing {
         }
         self.branches.push(Branch {
             key: Some(key),
-            request,
+            request: Some(request),
             peer,
             trunk,
             state: BranchState::Calling,
@@ -341,7 +343,8 @@ impl Outgoing {
         match b.state {
             BranchState::Proceeding => {
                 b.state = BranchState::Done;
-                match cancel_for(&b.request) {
+                let Some(request) = &b.request else { return };
+                match cancel_for(request) {
                     Ok(c) => {
                         if let Err(e) = owner.send(cx, c, b.peer, ClientRole::Cancel) {
                             tracing::debug!(error = %e, "CANCEL not sent");
@@ -408,23 +411,31 @@ impl Outgoing {
         if status.is_success() {
             let same_dialog = self.winner == Some(i);
             if same_dialog {
-                return OutEvent::Retransmitted;
+                return OutEvent::Retransmitted(Box::new(resp));
             }
             if self.winner.is_some()
                 || self.cancelled
                 || b.cancel_pending
                 || b.state == BranchState::Done
             {
-                let (request, peer) = (b.request.clone(), b.peer);
+                let (request, peer) = (b.request.take(), b.peer);
                 b.state = BranchState::Done;
-                release_2xx(cx, Some(&request), &resp, peer);
+                release_2xx(cx, request.as_ref(), &resp, peer);
                 return OutEvent::Nothing;
             }
-            return match Dialog::uac(&b.request, &resp) {
+            let made = match &b.request {
+                Some(r) => Dialog::uac(r, &resp),
+                None => Err(sip_core::Error::MissingHeader("the INVITE of this branch")),
+            };
+            return match made {
                 Ok(dialog) => {
                     b.state = BranchState::Won;
                     let (peer, trunk) = (b.peer, b.trunk);
-                    let offer = (!b.request.body.is_empty()).then(|| b.request.body.clone());
+                    let offer = b
+                        .request
+                        .as_ref()
+                        .filter(|r| !r.body.is_empty())
+                        .map(|r| r.body.clone());
                     self.winner = Some(i);
                     // First 2xx wins; the other forks are cancelled.
                     for (j, other) in self.branches.iter_mut().enumerate() {
@@ -444,9 +455,9 @@ impl Outgoing {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "2xx without a usable dialog; released");
-                    let (request, peer, trunk) = (b.request.clone(), b.peer, b.trunk);
+                    let (request, peer, trunk) = (b.request.take(), b.peer, b.trunk);
                     b.state = BranchState::Done;
-                    release_2xx(cx, Some(&request), &resp, peer);
+                    release_2xx(cx, request.as_ref(), &resp, peer);
                     self.note_final(StatusCode::BAD_GATEWAY, "Bad Gateway".into(), trunk);
                     self.check_done()
                 }
@@ -490,11 +501,12 @@ impl Outgoing {
         }
         let trunk = b.trunk?;
         let creds = cx.core.trunks.get(trunk)?.config.credentials.clone()?;
-        let uri = b.request.uri.to_string();
+        let sent = b.request.as_ref()?;
+        let uri = sent.uri.to_string();
         let cnonce = cx.core.rng.cnonce();
         let (name, value) = auth::answer_carrier(resp, &creds, "INVITE", &uri, &cnonce)?;
         let (peer, challenges) = (b.peer, b.challenges + 1);
-        let mut request = b.request.clone();
+        let mut request = sent.clone();
         // §22.2: the same Call-ID and From tag, a new CSeq and branch.
         self.cseq += 1;
         request
@@ -540,15 +552,15 @@ impl Outgoing {
         };
         let at = match b.early.iter().position(|e| e.dialog.id().remote_tag == tag) {
             Some(at) => at,
-            None => match Dialog::uac(&b.request, resp) {
-                Ok(d) => {
+            None => match b.request.as_ref().map(|r| Dialog::uac(r, resp)) {
+                Some(Ok(d)) => {
                     b.early.push(EarlyDialog {
                         dialog: d,
                         last_rseq: None,
                     });
                     b.early.len() - 1
                 }
-                Err(_) => return true,
+                _ => return true,
             },
         };
         let e = &mut b.early[at];
@@ -645,6 +657,13 @@ impl Outgoing {
     pub(crate) fn shrink(&mut self) {
         self.spec.body = None;
         self.spec.targets = Vec::new();
+        self.spec.headers = Vec::new();
+        for b in &mut self.branches {
+            if !b.cancel_pending {
+                b.request = None;
+            }
+            b.early = Vec::new();
+        }
     }
 
     /// Whether any branch still waits for a response (or a CANCEL to send).

@@ -130,6 +130,7 @@ impl Call {
             PrackOutcome::Unknown => StatusCode::CALL_DOES_NOT_EXIST,
         };
         self.respond_simple(cx, &key, request, status);
+        self.release_inbound();
     }
 
     /// A re-INVITE or UPDATE: a refresh (no SDP, or the same version) is answered here;

@@ -43,8 +43,9 @@ pub(crate) fn origin_of(body: &[u8]) -> Option<(Bytes, u64)> {
 pub(crate) struct OriginStamp {
     session_id: u64,
     version: u64,
-    /// What we sent last, without its `o=` line.
-    last: Option<Bytes>,
+    /// A hash of what we sent last without its `o=` line (a hash, not a copy: a call
+    /// keeps one per leg for its whole life).
+    last: Option<u64>,
 }
 
 impl OriginStamp {
@@ -78,9 +79,12 @@ impl OriginStamp {
             rest.extend_from_slice(b"\r\n");
         }
         let rest = Bytes::from(rest);
-        if self.last.as_ref() != Some(&rest) {
+        let mut h = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&rest[..], &mut h);
+        let digest = std::hash::Hasher::finish(&h);
+        if self.last != Some(digest) {
             self.version += 1;
-            self.last = Some(rest.clone());
+            self.last = Some(digest);
         }
         let (atype, addr) = origin_addr.unwrap_or_else(|| ("IP4".into(), "0.0.0.0".into()));
         let origin = format!(
