@@ -536,3 +536,25 @@ fn session_refresh_uses_reinvite_when_the_peer_has_no_update() {
     assert_eq!(net.acks(b), 2, "the refresh's 2xx is acknowledged");
     assert!(net.ended().is_empty());
 }
+
+#[test]
+fn a_cancelled_reinvite_is_cancelled_on_the_other_leg() {
+    let (mut net, a, b, call_id, _) = answered_call();
+    net.request_in(
+        a,
+        &call_id,
+        Method::Invite,
+        None,
+        Some(&sdp_with("10.1.0.1", 4000, 2, "sendonly")),
+        &[],
+    );
+    let (key, reinv) = net.take_request(b, Method::Invite);
+    net.cancel_last(a);
+    assert!(net.try_take_response(a, 487).is_some());
+    assert!(
+        net.was_cancelled(b),
+        "our re-INVITE to the callee is cancelled too"
+    );
+    net.answer(b, key, &reinv, 487, None);
+    assert!(net.ended().is_empty());
+}

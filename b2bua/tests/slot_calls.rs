@@ -408,3 +408,29 @@ fn unknown_service_number_is_404() {
     net.invite(a, "9555", Some(&sdp("10.1.0.1", 4000)), &[]);
     assert!(net.try_take_response(a, 404).is_some());
 }
+
+#[test]
+fn recorded_calls_report_their_recording_and_media_stats() {
+    let mut cfg = base_config();
+    cfg.record_calls = true;
+    let mut net = Net::new(cfg);
+    let a = net.add_slot("6001", "10.1.0.1:5060");
+    let b = net.add_slot("6002", "10.1.0.2:5060");
+    let call_id = net.invite(a, "6002", Some(&sdp("10.1.0.1", 4000)), &[]);
+    let (key, inv) = net.take_request(b, Method::Invite);
+    net.answer(b, key, &inv, 200, Some(&sdp("10.1.0.2", 5000)));
+    let created = match &net.events[0] {
+        CallEvent::Created(c) => c.call,
+        other => panic!("{other:?}"),
+    };
+    assert!(net.media.is_recording(&created.to_string()));
+    net.bye(a, &call_id);
+    let e = net.ended()[0];
+    let rec = e.recording.as_ref().expect("the recording is reported");
+    assert_eq!(rec.path, std::path::PathBuf::from(format!("{created}.wav")));
+    assert!(rec.complete);
+    let stats = e.media.as_ref().expect("media stats from delete");
+    assert_eq!(stats.call_id, created.to_string());
+    assert!(e.a_call_id.as_deref() == Some(call_id.as_str()));
+    assert_ne!(e.b_call_id, e.a_call_id);
+}

@@ -123,6 +123,21 @@ impl Call {
         }
     }
 
+    /// The media session exists now: start its recording if the call is recorded (the
+    /// engine may also have started it from the offer's flag; starting twice is
+    /// harmless).
+    pub(crate) fn media_opened(&mut self, cx: &mut Cx<'_>) {
+        if self.media_open {
+            return;
+        }
+        self.media_open = true;
+        if self.info.record
+            && let Err(e) = cx.core.media.start_recording(&self.media_id())
+        {
+            tracing::warn!(call = %self.id, error = %e, "recording not started");
+        }
+    }
+
     /// Stop the recording and delete the media session; what the CDR reports of them.
     fn close_media(&mut self, cx: &mut Cx<'_>) -> (Option<media::SessionStats>, Option<Recording>) {
         if !self.media_open {

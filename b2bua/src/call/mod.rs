@@ -3,12 +3,15 @@
 //! each with its own [`Leg`] (dialog) once it exists. Nothing of one side's SIP identity
 //! reaches the other: every message is built from the leg it is sent on.
 
+mod answer;
+mod branch;
 mod end;
 mod flow;
 mod inbound;
 mod leg;
 mod originate;
 mod outgoing;
+mod refresh;
 mod relay;
 
 pub(crate) use inbound::Inbound;

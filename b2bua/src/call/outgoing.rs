@@ -4,9 +4,10 @@
 
 use bytes::Bytes;
 use sip_core::dialog::Dialog;
-use sip_core::transaction::{ClientKey, Peer, cancel_for};
+use sip_core::transaction::Peer;
 use sip_core::{HeaderName, Method, Request, Response, StatusCode, Uri};
 
+use super::branch::{Branch, BranchState};
 use super::{CallTimer, ClientRole, Owner, Side, release_2xx};
 use crate::core::Cx;
 use crate::sip::auth;
@@ -40,37 +41,6 @@ pub(crate) struct OutgoingSpec {
     pub(crate) targets: Vec<Target>,
     /// All targets at once (fork) or one after another (trunk failover).
     pub(crate) parallel: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BranchState {
-    /// Sent, no response yet.
-    Calling,
-    /// A provisional response arrived.
-    Proceeding,
-    /// A final response (or a timeout) ended it.
-    Done,
-    /// Its 2xx won the call.
-    Won,
-}
-
-struct EarlyDialog {
-    dialog: Dialog,
-    last_rseq: Option<u32>,
-}
-
-pub(crate) struct Branch {
-    key: Option<ClientKey>,
-    /// The INVITE as sent; dropped once the call is answered unless a CANCEL still
-    /// waits for a provisional.
-    request: Option<Request>,
-    pub(crate) peer: Peer,
-    pub(crate) trunk: Option<usize>,
-    pub(crate) state: BranchState,
-    /// CANCEL as soon as a provisional arrives (RFC 3261 §9.1: not before).
-    cancel_pending: bool,
-    challenges: u8,
-    early: Vec<EarlyDialog>,
 }
 
 /// What the side's setup reports to the call.
@@ -111,7 +81,7 @@ pub(crate) struct Outgoing {
     spec: OutgoingSpec,
     cseq: u32,
     next_target: usize,
-    pub(crate) branches: Vec<Branch>,
+    branches: Vec<Branch>,
     pub(crate) winner: Option<usize>,
     best: Option<(StatusCode, String, Option<usize>)>,
     pub(crate) cancelled: bool,
@@ -132,14 +102,6 @@ fn rank(s: StatusCode) -> u8 {
         500..=599 => 6,
         _ => 3,
     }
-}
-
-/// RFC 3262 §4: a provisional to PRACK, with its RSeq.
-fn reliable_rseq(r: &Response) -> Option<u32> {
-    if !r.headers.has_token(&HeaderName::Require, "100rel") {
-        return None;
-    }
-    r.headers.number(&HeaderName::RSeq).ok().flatten()
 }
 
 /// Responses after which a trunk call tries the next trunk: timeouts and server errors,
@@ -339,37 +301,13 @@ impl Outgoing {
         }
     }
 
-    fn cancel_branch(cx: &mut Cx<'_>, owner: &mut Owner, b: &mut Branch) {
-        match b.state {
-            BranchState::Proceeding => {
-                b.state = BranchState::Done;
-                let Some(request) = &b.request else { return };
-                match cancel_for(request) {
-                    Ok(c) => {
-                        if let Err(e) = owner.send(cx, c, b.peer, ClientRole::Cancel) {
-                            tracing::debug!(error = %e, "CANCEL not sent");
-                        }
-                    }
-                    Err(e) => tracing::debug!(error = %e, "CANCEL not built"),
-                }
-            }
-            // §9.1: a CANCEL must wait for a provisional; the branch is given up now and
-            // cancelled if one arrives, released if it answers.
-            BranchState::Calling => {
-                b.cancel_pending = true;
-                b.state = BranchState::Done;
-            }
-            BranchState::Done | BranchState::Won => {}
-        }
-    }
-
     /// Give up every branch (caller cancelled, ring timeout, call ended).
     pub(crate) fn cancel(&mut self, cx: &mut Cx<'_>, owner: &mut Owner) {
         self.cancelled = true;
         self.next_target = self.spec.targets.len();
         for (i, b) in self.branches.iter_mut().enumerate() {
             owner.disarm(CallTimer::NoResponse(self.spec.side, role_branch(i)));
-            Self::cancel_branch(cx, owner, b);
+            b.cancel(cx, owner);
         }
     }
 
@@ -391,7 +329,7 @@ impl Outgoing {
             if b.cancel_pending {
                 b.cancel_pending = false;
                 b.state = BranchState::Proceeding;
-                Self::cancel_branch(cx, owner, b);
+                b.cancel(cx, owner);
                 return OutEvent::Nothing;
             }
             if b.state == BranchState::Calling {
@@ -400,7 +338,7 @@ impl Outgoing {
             if status == StatusCode::TRYING || b.state != BranchState::Proceeding {
                 return OutEvent::Nothing;
             }
-            if !Self::early_dialog(cx, owner, b, &resp) {
+            if !b.early_dialog(cx, owner, &resp) {
                 return OutEvent::Nothing;
             }
             return OutEvent::Provisional {
@@ -441,7 +379,7 @@ impl Outgoing {
                     for (j, other) in self.branches.iter_mut().enumerate() {
                         if j != i {
                             owner.disarm(CallTimer::NoResponse(side, role_branch(j)));
-                            Self::cancel_branch(cx, owner, other);
+                            other.cancel(cx, owner);
                         }
                     }
                     self.next_target = self.spec.targets.len();
@@ -536,64 +474,6 @@ impl Outgoing {
                 None
             }
         }
-    }
-
-    /// Track the early dialog of a provisional and PRACK it if reliable. Returns
-    /// whether the provisional is new (not a retransmitted reliable one).
-    fn early_dialog(cx: &mut Cx<'_>, owner: &mut Owner, b: &mut Branch, resp: &Response) -> bool {
-        let Some(tag) = resp
-            .headers
-            .to()
-            .ok()
-            .and_then(|t| t.tag())
-            .map(Bytes::copy_from_slice)
-        else {
-            return true;
-        };
-        let at = match b.early.iter().position(|e| e.dialog.id().remote_tag == tag) {
-            Some(at) => at,
-            None => match b.request.as_ref().map(|r| Dialog::uac(r, resp)) {
-                Some(Ok(d)) => {
-                    b.early.push(EarlyDialog {
-                        dialog: d,
-                        last_rseq: None,
-                    });
-                    b.early.len() - 1
-                }
-                _ => return true,
-            },
-        };
-        let e = &mut b.early[at];
-        let _ = e.dialog.handle_response(resp);
-        let Some(rseq) = reliable_rseq(resp) else {
-            return true;
-        };
-        // RFC 3262 §4: only the next RSeq is new; a repeat was PRACKed already.
-        if e.last_rseq.is_some_and(|last| rseq <= last) {
-            return false;
-        }
-        e.last_rseq = Some(rseq);
-        let Ok(cseq) = resp.headers.cseq() else {
-            return true;
-        };
-        let rack = format!("{rseq} {} INVITE", cseq.seq);
-        match e.dialog.create_request(Method::Prack) {
-            Ok(mut prack) => {
-                prack.headers.push(HeaderName::RAck, Bytes::from(rack));
-                let branch = cx.core.rng.branch();
-                if cx
-                    .core
-                    .locals
-                    .stamp_via(&mut prack, &b.peer, &branch)
-                    .is_ok()
-                    && let Err(err) = owner.send(cx, prack, b.peer, ClientRole::Prack)
-                {
-                    tracing::debug!(error = %err, "PRACK not sent");
-                }
-            }
-            Err(err) => tracing::debug!(error = %err, "PRACK not built"),
-        }
-        true
     }
 
     /// Branch `i` timed out (Timer B) or could not be sent: a 408 or 503 of its own.

@@ -3,8 +3,6 @@
 //! at this leg), INFO (relayed, e.g. SIP INFO DTMF), OPTIONS, PRACK, and our own session
 //! refreshes (RFC 4028).
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use media::SdpOptions;
 use sip_core::transaction::ServerKey;
@@ -12,11 +10,11 @@ use sip_core::{HeaderName, Method, Request, Response, StatusCode};
 
 use super::Call;
 use super::inbound::PrackOutcome;
-use super::{CallTimer, ClientRole, Phase, ServerRole, Setup, Side};
+use super::{ClientRole, Phase, ServerRole, Setup, Side};
 use crate::core::Cx;
 use crate::event::HangupSide;
 use crate::sip::msg::{reason, sdp_body};
-use crate::sip::session_timer::{self, SessionTimer, UasOutcome, uac_headers, uas_negotiate};
+use crate::sip::session_timer::{self, UasOutcome, uac_headers, uas_negotiate};
 
 /// A request from one side waiting for the other side's answer.
 pub(crate) struct Relay {
@@ -29,13 +27,19 @@ pub(crate) struct Relay {
     timer: UasOutcome,
     /// The requester gave up (CANCEL): the answer goes nowhere.
     cancelled: bool,
+    /// The re-INVITE we relayed, to CANCEL it when the requester cancels its own.
+    sent: Option<Request>,
+    /// A provisional came back (a CANCEL may be sent, RFC 3261 §9.1).
+    provisional: bool,
+    /// Send a CANCEL when the first provisional comes.
+    cancel_pending: bool,
 }
 
 /// Headers that describe an INFO payload (RFC 6086) and travel with it.
 const INFO_HEADERS: [&str; 3] = ["content-type", "info-package", "content-disposition"];
 
 impl Call {
-    fn policy(cx: &Cx<'_>) -> Option<session_timer::Policy> {
+    pub(super) fn policy(cx: &Cx<'_>) -> Option<session_timer::Policy> {
         cx.core
             .config
             .session_expires
@@ -220,9 +224,11 @@ impl Call {
             }
             r
         });
+        let mut copy = None;
         let sent = built.and_then(|r| {
             if is_invite {
                 y.invite_out = true;
+                copy = Some(r.clone());
             }
             y.send(
                 cx,
@@ -254,6 +260,9 @@ impl Call {
             request,
             timer,
             cancelled: false,
+            sent: copy,
+            provisional: false,
+            cancel_pending: false,
         });
     }
 
@@ -294,7 +303,7 @@ impl Call {
         self.arm_session_timer(cx, side);
     }
 
-    fn apply_timer_headers(r: &mut Response, timer: &UasOutcome) {
+    pub(super) fn apply_timer_headers(r: &mut Response, timer: &UasOutcome) {
         if let UasOutcome::Timer {
             session_expires,
             require_timer,
@@ -351,22 +360,48 @@ impl Call {
             request,
             timer: UasOutcome::None,
             cancelled: false,
+            sent: None,
+            provisional: false,
+            cancel_pending: false,
         });
     }
 
     /// The requester cancelled a relayed re-INVITE.
     pub(crate) fn on_relay_cancelled(&mut self, cx: &mut Cx<'_>, relay: u32) {
-        if let Some(r) = self.relays.iter_mut().find(|r| r.id == relay) {
-            r.cancelled = true;
-            let resp = cx
-                .core
-                .locals
-                .response(&r.request, StatusCode::REQUEST_TERMINATED, "");
-            let key = r.server;
-            self.owner.respond(cx, &key, resp);
-            if let Some(x) = self.leg_mut(r_from(&self.relays, relay)) {
-                x.invite_in = false;
+        let Some(r) = self.relays.iter_mut().find(|r| r.id == relay) else {
+            return;
+        };
+        r.cancelled = true;
+        let (from, key) = (r.from, r.server);
+        let resp = cx
+            .core
+            .locals
+            .response(&r.request, StatusCode::REQUEST_TERMINATED, "");
+        // Cancel what we relayed too, once it may be (§9.1: after a provisional).
+        let cancel_now = r.provisional;
+        r.cancel_pending = !r.provisional;
+        let to_cancel = if cancel_now { r.sent.take() } else { None };
+        self.owner.respond(cx, &key, resp);
+        if let Some(x) = self.leg_mut(from) {
+            x.invite_in = false;
+        }
+        if let Some(sent) = to_cancel {
+            self.cancel_relayed(cx, from.other(), &sent);
+        }
+    }
+
+    fn cancel_relayed(&mut self, cx: &mut Cx<'_>, side: Side, sent: &Request) {
+        let (Some(y), owner) = self.leg_owner(side) else {
+            return;
+        };
+        let peer = y.peer;
+        match sip_core::transaction::cancel_for(sent) {
+            Ok(c) => {
+                if let Err(e) = owner.send(cx, c, peer, ClientRole::Cancel) {
+                    tracing::debug!(error = %e, "CANCEL of a relayed re-INVITE not sent");
+                }
             }
+            Err(e) => tracing::debug!(error = %e, "CANCEL of a relayed re-INVITE not built"),
         }
     }
 
@@ -380,6 +415,15 @@ impl Call {
     ) {
         let status = resp.status;
         if status.is_provisional() {
+            let Some(r) = self.relays.iter_mut().find(|r| r.id == relay) else {
+                return;
+            };
+            r.provisional = true;
+            if std::mem::take(&mut r.cancel_pending)
+                && let Some(sent) = r.sent.take()
+            {
+                self.cancel_relayed(cx, side, &sent);
+            }
             return;
         }
         let Some(at) = self.relays.iter().position(|r| r.id == relay) else {
@@ -433,6 +477,10 @@ impl Call {
                     &default_opts(),
                 ) {
                     Ok(for_x) => {
+                        // A codec change shows in the CDR.
+                        if let Some(c) = crate::sip::sdp::first_audio_codec(&sdp) {
+                            self.codec = Some(c);
+                        }
                         let Some(x) = self.leg_mut(from) else { return };
                         let mut ok = cx.core.locals.dialog_response(
                             &r.request,
@@ -530,170 +578,6 @@ impl Call {
             }
         }
     }
-
-    /// (Re)arm a leg's session timer deadlines after a negotiation (RFC 4028 §10).
-    pub(crate) fn arm_session_timer(&mut self, cx: &mut Cx<'_>, side: Side) {
-        let Some(t) = self.leg(side).and_then(|l| l.timer) else {
-            self.owner.disarm(CallTimer::Refresh(side));
-            self.owner.disarm(CallTimer::Expire(side));
-            return;
-        };
-        if t.we_refresh {
-            self.owner
-                .arm(cx, CallTimer::Refresh(side), cx.now + t.refresh_in());
-        } else {
-            self.owner.disarm(CallTimer::Refresh(side));
-        }
-        self.owner
-            .arm(cx, CallTimer::Expire(side), cx.now + t.expire_in());
-    }
-
-    /// Our turn to refresh a leg: UPDATE without SDP when the peer allows it, else a
-    /// re-INVITE with the description it already has (RFC 4028 §7.4, §10).
-    pub(crate) fn send_refresh(&mut self, cx: &mut Cx<'_>, side: Side) {
-        let Some(policy) = Self::policy(cx) else {
-            return;
-        };
-        let retry = cx.now + Duration::from_secs(2);
-        let (Some(leg), owner) = self.leg_owner(side) else {
-            return;
-        };
-        let Some(t) = leg.timer else { return };
-        if leg.refreshing || leg.invite_out || leg.invite_in {
-            owner.arm(cx, CallTimer::Refresh(side), retry);
-            return;
-        }
-        let use_update = leg.allows_update && !leg.update_refused;
-        let method = if use_update {
-            Method::Update
-        } else {
-            Method::Invite
-        };
-        let built = leg.request(cx, method).map(|mut r| {
-            for (n, v) in uac_headers(policy, Some(t.interval), true) {
-                r.headers.push(n, v);
-            }
-            r.headers
-                .push(HeaderName::Supported, Bytes::from_static(b"timer"));
-            if !use_update && let Some(sdp) = &leg.last_sdp_sent {
-                r.set_body("application/sdp", sdp.clone());
-            }
-            r
-        });
-        match built.and_then(|r| leg.send(cx, owner, r, ClientRole::Refresh { side })) {
-            Ok(()) => {
-                leg.refreshing = true;
-                if !use_update {
-                    leg.invite_out = true;
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "session refresh not sent");
-                owner.arm(cx, CallTimer::Refresh(side), retry);
-            }
-        }
-    }
-
-    /// The answer to our refresh (`None`: no answer at all).
-    pub(crate) fn on_refresh_response(
-        &mut self,
-        cx: &mut Cx<'_>,
-        side: Side,
-        resp: Option<Response>,
-    ) {
-        let Some(resp) = resp else {
-            if let Some(leg) = self.leg_mut(side) {
-                leg.refreshing = false;
-                leg.invite_out = false;
-            }
-            self.end(
-                cx,
-                HangupSide::System,
-                StatusCode::OK,
-                "session refresh failed",
-                None,
-            );
-            return;
-        };
-        let status = resp.status;
-        if status.is_provisional() {
-            return;
-        }
-        let jitter = Duration::from_millis(2000 + cx.core.rng.below(2000));
-        let min_se = cx.core.config.min_se;
-        let media_id = self.media_id();
-        let (tag_side, tag_other) = (self.tag(side).to_owned(), self.tag(side.other()).to_owned());
-        let Some(leg) = self.leg_mut(side) else {
-            return;
-        };
-        leg.refreshing = false;
-        let was_invite = resp
-            .headers
-            .cseq()
-            .is_ok_and(|c| c.method == Method::Invite);
-        if was_invite {
-            leg.invite_out = false;
-        }
-        let _ = leg.dialog.handle_response(&resp);
-        if status.is_success() {
-            if was_invite && let Err(e) = leg.ack(cx, &resp, None) {
-                tracing::warn!(error = %e, "ACK for a refresh not sent");
-            }
-            if let Some(sdp) = sdp_body(&resp.headers, &resp.body)
-                && !leg.note_remote_sdp(&sdp)
-                && let Err(e) =
-                    cx.core
-                        .media
-                        .answer(&media_id, &tag_other, &tag_side, &sdp, &default_opts())
-            {
-                tracing::info!(error = %e, "changed answer to a refresh refused by the media engine");
-            }
-            // §7.2: no Session-Expires in the 2xx means the peer does not take part.
-            leg.timer = session_timer::uac_result(&resp.headers);
-            self.arm_session_timer(cx, side);
-            return;
-        }
-        match status.as_u16() {
-            // §7.4: retry at once with the interval the peer asks for.
-            422 => {
-                let min = session_timer::parse_min_se(&resp.headers)
-                    .map_or(min_se, |s| Duration::from_secs(u64::from(s)));
-                if let Some(t) = &mut leg.timer {
-                    t.interval = t.interval.max(min);
-                }
-                self.send_refresh(cx, side);
-            }
-            405 | 501 if !was_invite => {
-                leg.update_refused = true;
-                self.send_refresh(cx, side);
-            }
-            491 => self
-                .owner
-                .arm(cx, CallTimer::Refresh(side), cx.now + jitter),
-            // RFC 4028 §10: a refresh ending with 408 or 481 ends the session.
-            408 | 481 => self.end(
-                cx,
-                HangupSide::System,
-                StatusCode::OK,
-                "session refresh failed",
-                None,
-            ),
-            _ => {
-                let next = leg
-                    .timer
-                    .map(|t: SessionTimer| t.refresh_in())
-                    .unwrap_or(jitter);
-                self.owner.arm(cx, CallTimer::Refresh(side), cx.now + next);
-            }
-        }
-    }
-}
-
-fn r_from(relays: &[Relay], id: u32) -> Side {
-    relays
-        .iter()
-        .find(|r| r.id == id)
-        .map_or(Side::A, |r| r.from)
 }
 
 pub(crate) fn default_opts() -> SdpOptions {

@@ -351,7 +351,7 @@ fn start_b_side(
         };
         match echo.echo(&media_id, call.tag(Side::A), &sdp, &opts) {
             Ok(answer) => {
-                call.media_open = true;
+                call.media_opened(cx);
                 call.codec = crate::sip::sdp::first_audio_codec(&sdp);
                 call.answer_echo(cx, &answer);
             }
@@ -375,7 +375,7 @@ fn start_b_side(
             .offer(&media_id, call.tag(Side::A), sdp, &opts)
         {
             Ok(b) => {
-                call.media_open = true;
+                call.media_opened(cx);
                 let stamped = call.origins[1].as_mut().map(|o| o.stamp(&b)).unwrap_or(b);
                 Some(stamped)
             }

@@ -105,7 +105,6 @@ impl B2bua {
             answer: None,
         };
         let mut call = Call::new(call_key, id, info, tags);
-        call.media_open = true;
         call.originate = Some(OriginatePlan {
             number: number.to_owned(),
             caller_id: options.caller_id.clone(),
@@ -155,6 +154,7 @@ impl B2bua {
             core: &mut self.core,
             locator: Some(locator),
         };
+        call.media_opened(&mut cx);
         match route::to_slot(&cx, &ext, &shown, base) {
             Ok(spec) => {
                 let mut out = Box::new(Outgoing::new(spec));

@@ -112,6 +112,8 @@ pub struct Ua {
     pub auto_reinvite: Option<String>,
     /// PRACK reliable provisionals by itself.
     pub auto_prack: bool,
+    /// The last in-dialog request sent with [`Net::request_in`].
+    pub last_sent: Option<Request>,
     seq: u64,
 }
 
@@ -218,6 +220,7 @@ impl Net {
             auto_answer: true,
             auto_reinvite: None,
             auto_prack: true,
+            last_sent: None,
             seq: 0,
         });
         self.uas.len() - 1
@@ -676,6 +679,7 @@ impl Net {
                 Bytes::copy_from_slice(b.as_bytes()),
             );
         }
+        self.uas[ua].last_sent = Some(r.clone());
         let key = {
             let p = self.b2b_peer();
             self.uas[ua].layer.send_request(self.now, r, p)
@@ -687,6 +691,18 @@ impl Net {
 
     pub fn bye(&mut self, ua: usize, call_id: &str) -> ClientKey {
         self.request_in(ua, call_id, Method::Bye, None, None, &[])
+    }
+
+    /// CANCEL the last in-dialog request the UA sent (a re-INVITE).
+    pub fn cancel_last(&mut self, ua: usize) {
+        let sent = self.uas[ua].last_sent.clone().unwrap();
+        let cancel = sip_core::transaction::cancel_for(&sent).unwrap();
+        let p = self.b2b_peer();
+        self.uas[ua]
+            .layer
+            .send_request(self.now, cancel, p)
+            .unwrap();
+        self.run();
     }
 
     /// CANCEL the UA's INVITE of `call_id`.
