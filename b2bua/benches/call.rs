@@ -479,6 +479,12 @@ criterion_group!(benches, bench_calls);
 
 fn main() {
     benches();
-    memory_per_call();
+    // A filter naming a criterion benchmark (e.g. for profiling) skips the memory run.
+    let filtered = std::env::args()
+        .skip(1)
+        .any(|a| !a.starts_with('-') && !"memory".contains(a.as_str()));
+    if !filtered {
+        memory_per_call();
+    }
     Criterion::default().configure_from_args().final_summary();
 }

@@ -186,7 +186,9 @@ pub struct CallEnded {
     pub disposition: Disposition,
     /// The audio codec agreed (encoding name of the first audio format of the answer).
     pub codec: Option<String>,
-    /// Media statistics from the media engine at the end (per leg loss, jitter, MOS).
+    /// Media statistics from the media engine at the end (per leg loss, jitter, MOS):
+    /// in every stream `legs[0]` is the caller's side (for originate, the slot) and
+    /// `legs[1]` the callee's.
     pub media: Option<SessionStats>,
     /// The recording, if the call was recorded.
     pub recording: Option<Recording>,

@@ -88,6 +88,12 @@ fn originate_calls_the_slot_then_the_number_and_bridges_them() {
     assert_eq!(e.slot.as_deref(), Some("7001"));
     assert_eq!(e.codec.as_deref(), Some("PCMA"));
     assert!(e.a_call_id.is_some() && e.b_call_id.is_some() && e.a_call_id != e.b_call_id);
+    let slot_tag = String::from_utf8_lossy(inv.headers.from().unwrap().tag().unwrap()).into_owned();
+    assert_eq!(
+        e.media.as_ref().unwrap().tags[0],
+        slot_tag,
+        "media legs reported caller (slot) first"
+    );
     assert_eq!(
         net.b2bua.hangup(net.now, id, &mut net.b2b_layer),
         Err(b2bua::HangupError::NoSuchCall)

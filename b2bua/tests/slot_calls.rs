@@ -434,3 +434,22 @@ fn recorded_calls_report_their_recording_and_media_stats() {
     assert!(e.a_call_id.as_deref() == Some(call_id.as_str()));
     assert_ne!(e.b_call_id, e.a_call_id);
 }
+
+#[test]
+fn bye_in_the_early_dialog_gets_the_invite_a_487() {
+    let mut net = Net::new(base_config());
+    let a = net.add_slot("6001", "10.1.0.1:5060");
+    let b = net.add_slot("6002", "10.1.0.2:5060");
+    let call_id = net.invite(a, "6002", Some(&sdp("10.1.0.1", 4000)), &[]);
+    let (key, inv) = net.take_request(b, Method::Invite);
+    net.answer(b, key, &inv, 180, None);
+    // RFC 3261 §15: the caller may end an early dialog with BYE.
+    net.bye(a, &call_id);
+    assert!(
+        net.try_take_response(a, 487).is_some(),
+        "the INVITE is answered 487"
+    );
+    assert!(net.try_take_response(a, 200).is_some(), "and the BYE 200");
+    assert!(net.was_cancelled(b));
+    assert_eq!(net.ended()[0].disposition, Disposition::Cancelled);
+}

@@ -426,3 +426,49 @@ fn registration_with_the_carrier_answers_the_challenge_and_refreshes() {
         "retried after the backoff"
     );
 }
+
+#[test]
+fn malformed_or_unacceptable_invites_get_clear_answers() {
+    let mut cfg = base_config();
+    let mut t = trunk("carrier1", "192.0.2.10:5060", &[""]);
+    t.dids.insert("4930111".into(), "6002".into());
+    cfg.trunks.push(t);
+    let mut net = Net::new(cfg);
+    let carrier = net.add_ua("carrier1", "192.0.2.10:5060");
+    let _b = net.add_slot("6002", "10.1.0.2:5060");
+    let invite = |n: u32, extra: &str, body: &str| {
+        format!(
+            "INVITE sip:4930111@10.0.0.1 SIP/2.0\r\nVia: {{via}}\r\nMax-Forwards: 70\r\nFrom: <sip:1@c>;tag=t{n}\r\nTo: <sip:4930111@10.0.0.1>\r\nCall-ID: bad-{n}\r\nCSeq: 1 INVITE\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let cases: [(&str, &str, u16); 5] = [
+        ("", "", 400),
+        ("Contact: <sip:1@192.0.2.10>\r\nRequire: foo\r\n", "", 420),
+        (
+            "Contact: <sip:1@192.0.2.10>\r\nContent-Type: text/plain\r\n",
+            "hello",
+            415,
+        ),
+        (
+            "Contact: <sip:1@192.0.2.10>\r\nContent-Type: application/sdp\r\n",
+            "v=0\r\nthis is not sdp\r\n",
+            488,
+        ),
+        ("Contact: <sip:1@192.0.2.10>\r\n", "", 480),
+    ];
+    for (n, (extra, body, want)) in cases.iter().enumerate() {
+        let n = n as u32;
+        if *want == 480 {
+            // A late-offer call to a slot that is provisioned but not registered.
+            net.locator.bindings.clear();
+        }
+        net.send_raw(carrier, &invite(n, extra, body));
+        assert_eq!(net.finals(carrier).last().copied(), Some(*want), "case {n}");
+    }
+    let hops = invite(9, "Contact: <sip:1@192.0.2.10>\r\n", "")
+        .replace("Max-Forwards: 70", "Max-Forwards: 0");
+    net.send_raw(carrier, &hops);
+    assert_eq!(net.finals(carrier).last().copied(), Some(483));
+    assert_eq!(net.b2bua.active_calls(), 0);
+}

@@ -33,9 +33,9 @@ impl Call {
         }
         self.abort_relays(cx);
         for side in [Side::A, Side::B] {
-            if Some(side) != from {
-                self.hang_up_side(cx, side, status);
-            }
+            // The side whose BYE ended the call gets no BYE back, but a pending INVITE
+            // of its early dialog still gets its 487 (RFC 3261 §15.1.2).
+            self.hang_up_side(cx, side, status, Some(side) != from);
         }
         if let Some(t) = self.trunk_held.take()
             && let Some(tr) = cx.core.trunks.get_mut(t)
@@ -52,7 +52,7 @@ impl Call {
             match status.as_u16() {
                 486 | 600 => Disposition::Busy,
                 480 | 408 => Disposition::NoAnswer,
-                487 if hangup == HangupSide::Caller => Disposition::Cancelled,
+                487 => Disposition::Cancelled,
                 _ => Disposition::Failed,
             }
         };
@@ -87,8 +87,9 @@ impl Call {
         cx.core.events.push_back(CallEvent::Ended(Box::new(ended)));
     }
 
-    fn hang_up_side(&mut self, cx: &mut Cx<'_>, side: Side, status: StatusCode) {
+    fn hang_up_side(&mut self, cx: &mut Cx<'_>, side: Side, status: StatusCode, bye: bool) {
         let tag = self.tag(side).to_owned();
+        let mut bye = bye;
         match self.setup_owner(side) {
             (Setup::Inbound(inb), owner) if !inb.final_sent => {
                 let code = if status.is_success() {
@@ -104,6 +105,8 @@ impl Call {
                         .push(sip_core::HeaderName::RetryAfter, bytes::Bytes::from(after));
                 }
                 inb.final_response(cx, owner, r);
+                // Its 2xx never went out (it waited for a PRACK): the error ends it.
+                bye = false;
             }
             (Setup::Outgoing(out), owner) if out.pending() => out.cancel(cx, owner),
             _ => {}
@@ -116,6 +119,7 @@ impl Call {
             let _ = b.ack(cx, &resp, None);
         }
         if let (Some(leg), owner) = self.leg_owner(side)
+            && bye
             && leg.confirmed()
             && let Err(e) = leg.bye(cx, owner, side)
         {
@@ -161,7 +165,15 @@ impl Call {
             }
         }
         match cx.core.media.delete(&id) {
-            Ok(stats) => {
+            Ok(mut stats) => {
+                // The media engine names legs by who offered first; an originated call's
+                // first offer stands for the destination. Report the caller first always.
+                if self.info.direction == crate::event::CallDirection::Originate {
+                    for st in &mut stats.streams {
+                        st.legs.swap(0, 1);
+                    }
+                    stats.tags.swap(0, 1);
+                }
                 if recording.is_none()
                     && let Some(report) = &stats.recording_report
                 {

@@ -70,11 +70,9 @@ impl Locals {
                     Transport::Udp => String::new(),
                     t => format!(";transport={}", t.as_str().to_ascii_lowercase()),
                 };
-                let scheme = if l.transport == Transport::Tls {
-                    "sips"
-                } else {
-                    "sip"
-                };
+                // `sip:` with `transport=tls` rather than `sips:`: the leg is TLS to the
+                // peer, not end to end (RFC 5630 §3.1.3), and phones take it better.
+                let scheme = "sip";
                 Local {
                     transport: l.transport,
                     sent_by: hp.clone(),

@@ -480,6 +480,19 @@ impl Net {
         call_id
     }
 
+    /// Send a request written by hand from the UA to the B2BUA (`{via}` is replaced by
+    /// a fresh Via of the UA).
+    pub fn send_raw(&mut self, ua: usize, text: &str) {
+        let via = self.via(ua);
+        let text = text.replace("{via}", &via);
+        let Message::Request(req) = Message::parse_datagram(Bytes::from(text)).unwrap() else {
+            panic!("not a request")
+        };
+        let p = self.b2b_peer();
+        self.uas[ua].layer.send_request(self.now, req, p).unwrap();
+        self.run();
+    }
+
     /// Take the next request of `method` from the UA's inbox.
     pub fn take_request(&mut self, ua: usize, method: Method) -> (ServerKey, Request) {
         self.try_take_request(ua, method.clone())
