@@ -48,6 +48,10 @@
 //! - **Originate uses the relay's own offer**: the slot is offered G.711 (A-law, µ-law)
 //!   and telephone-event pointing at the relay; its answer, narrowed to one codec,
 //!   becomes the offer to the destination. No re-INVITE of the slot and no transcoding.
+//! - **Media addresses**: SDP from a slot is sent with `received_from` = the address
+//!   its SIP came from (a phone behind NAT writes a private `c=`; the relay then sends
+//!   there until it latches); SDP from a carrier is trusted as written
+//!   (`trust_address`), since carriers' media gateways are often not their SIP address.
 //! - **CDR before the 200 to BYE**: a BYE ends the call at once toward the other side;
 //!   its own 200 waits for [`B2bua::handle_call_persisted`] (at most
 //!   [`B2buaConfig::persist_timeout`], then it is sent anyway with an error log).

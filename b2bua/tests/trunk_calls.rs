@@ -472,3 +472,30 @@ fn malformed_or_unacceptable_invites_get_clear_answers() {
     assert_eq!(net.finals(carrier).last().copied(), Some(483));
     assert_eq!(net.b2bua.active_calls(), 0);
 }
+
+#[test]
+fn slot_media_goes_to_its_signalling_address_and_carrier_sdp_is_trusted() {
+    let mut cfg = base_config();
+    cfg.trunks.push(trunk("carrier1", "192.0.2.10:5060", &[""]));
+    let mut net = Net::new(cfg);
+    let a = net.add_slot("6001", "10.1.0.1:5060");
+    let carrier = net.add_ua("carrier1", "192.0.2.10:5060");
+    net.invite(a, "5551234", Some(&sdp("172.16.0.9", 4000)), &[]);
+    let (key, inv) = net.take_request(carrier, Method::Invite);
+    net.answer(carrier, key, &inv, 200, Some(&sdp("198.51.100.20", 7000)));
+    net.take_response(a, 200);
+    let log = net.media_log.log.lock().unwrap().clone();
+    assert_eq!(log.len(), 2);
+    assert_eq!(
+        log[0].1.received_from,
+        Some("10.1.0.1".parse().unwrap()),
+        "the slot's SDP says 172.16.0.9, it sends from 10.1.0.1"
+    );
+    assert!(!log[0].1.trust_address);
+    assert!(
+        log[1].1.trust_address,
+        "the carrier's media gateway is where its SDP says"
+    );
+    assert_eq!(log[1].1.received_from, None);
+    assert!(log.iter().all(|(_, o)| o.replace_origin));
+}

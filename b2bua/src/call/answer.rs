@@ -6,7 +6,6 @@ use sip_core::dialog::Dialog;
 use sip_core::transaction::Peer;
 use sip_core::{Response, StatusCode};
 
-use super::relay::default_opts;
 use super::{Call, CallTimer, Leg, Phase, Setup, Side};
 use crate::core::Cx;
 use crate::event::{CallEvent, HangupSide};
@@ -62,7 +61,7 @@ impl Call {
                 Some(s) => cx
                     .core
                     .media
-                    .answer(&media_id, &tag_a, &tag_b, s, &default_opts())
+                    .answer(&media_id, &tag_a, &tag_b, s, &self.sdp_opts(Side::B))
                     .map(Some),
                 None if self.early_sdp_sent || originated => Ok(None),
                 None => Err(media::MediaError::NotAcceptable("2xx without an answer")),
@@ -102,9 +101,11 @@ impl Call {
         }
         // Late offer: the callee's 2xx offers; the caller answers in its ACK, and the
         // callee's ACK waits for that answer.
-        let offer = sdp
-            .as_ref()
-            .map(|s| cx.core.media.offer(&media_id, &tag_b, s, &default_opts()));
+        let offer = sdp.as_ref().map(|s| {
+            cx.core
+                .media
+                .offer(&media_id, &tag_b, s, &self.sdp_opts(Side::B))
+        });
         match offer {
             Some(Ok(for_a)) => {
                 self.media_opened(cx);

@@ -2,11 +2,10 @@
 //! side we call, CANCEL and ACK from the caller, timers, media timeouts.
 
 use bytes::Bytes;
-use sip_core::transaction::Timer;
+use sip_core::transaction::{Peer, Timer};
 use sip_core::{Request, Response, StatusCode};
 
 use super::outgoing::OutEvent;
-use super::relay::default_opts;
 use super::{Call, CallTimer, ClientRole, Leg, Owner, Phase, ServerRole, Setup, Side};
 use crate::core::Cx;
 use crate::event::{CallEvent, HangupSide};
@@ -134,7 +133,9 @@ impl Call {
         match ev {
             OutEvent::Nothing => {}
             OutEvent::Started { trunk } => self.hold_trunk(cx, trunk),
-            OutEvent::Provisional { status, sdp } => self.on_provisional(cx, side, status, sdp),
+            OutEvent::Provisional { status, sdp, peer } => {
+                self.on_provisional(cx, side, status, sdp, Some(peer))
+            }
             OutEvent::Answered {
                 dialog,
                 peer,
@@ -144,6 +145,7 @@ impl Call {
             } => {
                 if trunk.is_some() {
                     self.info.trunk = trunk;
+                    self.trusted[super::side_index(side)] = true;
                 }
                 self.owner.disarm(CallTimer::Ring(side));
                 let leg = self.uac_leg_for(cx, side, *dialog, peer, &response);
@@ -200,6 +202,7 @@ impl Call {
         if let Some(i) = trunk
             && let Some(t) = cx.core.trunks.get_mut(i)
         {
+            self.trusted[1] = true;
             t.active += 1;
             self.trunk_held = Some(i);
             self.info.trunk = Some(i);
@@ -212,6 +215,7 @@ impl Call {
         side: Side,
         status: StatusCode,
         sdp: Option<Bytes>,
+        peer: Option<Peer>,
     ) {
         if self.phase != Phase::Setup || side == Side::A {
             return;
@@ -235,7 +239,7 @@ impl Call {
                 self.tag(Side::A),
                 self.tag(Side::B),
                 &sdp,
-                &default_opts(),
+                &self.sdp_opts_from(Side::B, peer.map(|p| p.addr.ip())),
             ) {
                 Ok(b) => for_a = Some(b),
                 Err(e) => {
@@ -273,13 +277,14 @@ impl Call {
         let sdp = sdp_body(&request.headers, &request.body);
         let media_id = self.media_id();
         let (tag_side, tag_other) = (self.tag(side).to_owned(), self.tag(side.other()).to_owned());
+        let opts = self.sdp_opts(side);
         if side == Side::A
             && let Some(resp) = self.late_offer.take()
         {
             let answer = sdp.as_ref().map(|s| {
                 cx.core
                     .media
-                    .answer(&media_id, &tag_other, &tag_side, s, &default_opts())
+                    .answer(&media_id, &tag_other, &tag_side, s, &opts)
             });
             if let Some(s) = &sdp {
                 self.codec = first_audio_codec(s);
@@ -318,10 +323,10 @@ impl Call {
             leg.awaiting_ack_answer = false;
             if let Some(s) = &sdp
                 && !leg.note_remote_sdp(s)
-                && let Err(e) =
-                    cx.core
-                        .media
-                        .answer(&media_id, &tag_other, &tag_side, s, &default_opts())
+                && let Err(e) = cx
+                    .core
+                    .media
+                    .answer(&media_id, &tag_other, &tag_side, s, &opts)
             {
                 tracing::info!(error = %e, "answer in ACK refused by the media engine");
             }

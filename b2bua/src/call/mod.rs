@@ -30,6 +30,14 @@ use crate::event::{CallDirection, CallId};
 use crate::sip::msg::BuildError;
 use crate::timers::{Deadlines, Target as TimerTarget};
 
+/// 0 for A, 1 for B.
+pub(crate) fn side_index(side: Side) -> usize {
+    match side {
+        Side::A => 0,
+        Side::B => 1,
+    }
+}
+
 /// Internal key of a call (never reused).
 pub(crate) type CallKey = u64;
 
@@ -256,6 +264,10 @@ pub(crate) struct Call {
     pub(crate) token: Option<u64>,
     /// Session-Expires for A's 2xx, negotiated from A's INVITE.
     pub(crate) a_timer: crate::sip::session_timer::UasOutcome,
+    /// Per side: its SDP addresses are trusted (a carrier, whose media gateway often is
+    /// not its signalling address); otherwise media goes to the address its SIP came
+    /// from until the relay latches (a slot behind NAT writes a private `c=`).
+    pub(crate) trusted: [bool; 2],
 }
 
 impl Call {
@@ -289,7 +301,29 @@ impl Call {
             sip_call_ids: [None, None],
             token: None,
             a_timer: crate::sip::session_timer::UasOutcome::None,
+            trusted: [false, false],
         }
+    }
+
+    /// Options for SDP written by `side`, whose SIP came from `from`.
+    pub(crate) fn sdp_opts_from(
+        &self,
+        side: Side,
+        from: Option<std::net::IpAddr>,
+    ) -> media::SdpOptions {
+        let mut o = media::SdpOptions::default();
+        o.replace_origin = true;
+        if self.trusted[side_index(side)] {
+            o.trust_address = true;
+        } else {
+            o.received_from = from;
+        }
+        o
+    }
+
+    /// Options for SDP written by `side`, which has its leg.
+    pub(crate) fn sdp_opts(&self, side: Side) -> media::SdpOptions {
+        self.sdp_opts_from(side, self.leg(side).map(|l| l.peer.addr.ip()))
     }
 
     /// The media engine's id of the call.

@@ -9,7 +9,6 @@ use bytes::Bytes;
 use sip_core::{Response, StatusCode};
 
 use super::outgoing::Outgoing;
-use super::relay::default_opts;
 use super::{Call, CallTimer, Setup, Side};
 use crate::core::Cx;
 use crate::event::HangupSide;
@@ -27,7 +26,7 @@ impl Call {
         let answered = sdp.as_ref().map(|s| {
             cx.core
                 .media
-                .answer(&media_id, &tag_b, &tag_a, s, &default_opts())
+                .answer(&media_id, &tag_b, &tag_a, s, &self.sdp_opts(Side::A))
         });
         if let Some(a) = self.a.as_mut() {
             if let Some(s) = &sdp {
@@ -53,7 +52,7 @@ impl Call {
         let for_dest = match cx
             .core
             .media
-            .offer(&media_id, &tag_a, &sdp, &default_opts())
+            .offer(&media_id, &tag_a, &sdp, &self.sdp_opts(Side::A))
         {
             Ok(b) => b,
             Err(e) => {

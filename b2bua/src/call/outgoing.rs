@@ -50,6 +50,8 @@ pub(crate) enum OutEvent {
     Provisional {
         status: StatusCode,
         sdp: Option<Bytes>,
+        /// Where the branch's messages come from.
+        peer: Peer,
     },
     /// The first 2xx: the side's dialog.
     Answered {
@@ -344,6 +346,7 @@ impl Outgoing {
             return OutEvent::Provisional {
                 status,
                 sdp: sdp_body(&resp.headers, &resp.body),
+                peer: b.peer,
             };
         }
         if status.is_success() {

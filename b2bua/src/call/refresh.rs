@@ -7,7 +7,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use sip_core::{HeaderName, Method, Response, StatusCode};
 
-use super::relay::default_opts;
 use super::{Call, CallTimer, ClientRole, Side};
 use crate::core::Cx;
 use crate::event::HangupSide;
@@ -107,6 +106,7 @@ impl Call {
         let min_se = cx.core.config.min_se;
         let media_id = self.media_id();
         let (tag_side, tag_other) = (self.tag(side).to_owned(), self.tag(side.other()).to_owned());
+        let opts = self.sdp_opts(side);
         let Some(leg) = self.leg_mut(side) else {
             return;
         };
@@ -125,10 +125,10 @@ impl Call {
             }
             if let Some(sdp) = sdp_body(&resp.headers, &resp.body)
                 && !leg.note_remote_sdp(&sdp)
-                && let Err(e) =
-                    cx.core
-                        .media
-                        .answer(&media_id, &tag_other, &tag_side, &sdp, &default_opts())
+                && let Err(e) = cx
+                    .core
+                    .media
+                    .answer(&media_id, &tag_other, &tag_side, &sdp, &opts)
             {
                 tracing::info!(error = %e, "changed answer to a refresh refused by the media engine");
             }

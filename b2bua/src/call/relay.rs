@@ -4,7 +4,6 @@
 //! refreshes (RFC 4028).
 
 use bytes::Bytes;
-use media::SdpOptions;
 use sip_core::transaction::ServerKey;
 use sip_core::{HeaderName, Method, Request, Response, StatusCode};
 
@@ -192,8 +191,7 @@ impl Call {
             return;
         }
         let Some(sdp) = sdp else { return };
-        let mut opts = SdpOptions::default();
-        opts.replace_origin = true;
+        let opts = self.sdp_opts(side);
         let for_other = match cx
             .core
             .media
@@ -474,7 +472,7 @@ impl Call {
                     self.tag(from),
                     self.tag(side),
                     &sdp,
-                    &default_opts(),
+                    &self.sdp_opts(side),
                 ) {
                     Ok(for_x) => {
                         // A codec change shows in the CDR.
@@ -578,10 +576,4 @@ impl Call {
             }
         }
     }
-}
-
-pub(crate) fn default_opts() -> SdpOptions {
-    let mut o = SdpOptions::default();
-    o.replace_origin = true;
-    o
 }

@@ -4,7 +4,6 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use media::SdpOptions;
 use sip_core::dialog::Dialog;
 use sip_core::transaction::{Peer, ServerKey, TransactionLayer};
 use sip_core::{HeaderName, NameAddr, Request, Response, StatusCode};
@@ -271,6 +270,7 @@ impl B2bua {
             first_rseq,
         )));
         if let Some(t) = trunk {
+            call.trusted[0] = true;
             call.trunk_held = Some(t);
             self.core.trunks[t].active += 1;
         }
@@ -327,8 +327,7 @@ fn start_b_side(
     max_forwards: u32,
 ) {
     let media_id = call.media_id();
-    let mut opts = SdpOptions::default();
-    opts.replace_origin = true;
+    let mut opts = call.sdp_opts(Side::A);
     opts.record = call.info.record;
     if dest == Destination::Echo {
         let Some(echo) = cx.core.echo.clone() else {

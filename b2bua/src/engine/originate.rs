@@ -78,6 +78,8 @@ impl B2bua {
         let mut opts = media::SdpOptions::default();
         opts.replace_origin = true;
         opts.record = record;
+        // The placeholder stands for nobody; its address is used as written.
+        opts.trust_address = true;
         let media_id = id.to_string();
         let synthetic = originate_offer(self.core.config.originate_placeholder, placeholder_sid);
         let for_slot = self

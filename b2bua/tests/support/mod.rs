@@ -81,6 +81,57 @@ impl EchoMedia for FakeEcho {
     }
 }
 
+/// The media fake, with every offer's and answer's options logged.
+pub struct LoggingMedia {
+    pub inner: Arc<FakeMedia>,
+    pub log: std::sync::Mutex<Vec<(String, SdpOptions)>>,
+}
+
+impl MediaControl for LoggingMedia {
+    fn offer(
+        &self,
+        call_id: &str,
+        from_tag: &str,
+        sdp: &[u8],
+        opts: &SdpOptions,
+    ) -> Result<Bytes, MediaError> {
+        self.log
+            .lock()
+            .unwrap()
+            .push((from_tag.to_owned(), opts.clone()));
+        self.inner.offer(call_id, from_tag, sdp, opts)
+    }
+    fn answer(
+        &self,
+        call_id: &str,
+        from_tag: &str,
+        to_tag: &str,
+        sdp: &[u8],
+        opts: &SdpOptions,
+    ) -> Result<Bytes, MediaError> {
+        self.log
+            .lock()
+            .unwrap()
+            .push((to_tag.to_owned(), opts.clone()));
+        self.inner.answer(call_id, from_tag, to_tag, sdp, opts)
+    }
+    fn delete(&self, call_id: &str) -> Result<media::SessionStats, MediaError> {
+        self.inner.delete(call_id)
+    }
+    fn stats(&self, call_id: &str) -> Result<media::SessionStats, MediaError> {
+        self.inner.stats(call_id)
+    }
+    fn list(&self) -> Vec<String> {
+        self.inner.list()
+    }
+    fn start_recording(&self, call_id: &str) -> Result<std::path::PathBuf, MediaError> {
+        self.inner.start_recording(call_id)
+    }
+    fn stop_recording(&self, call_id: &str) -> Result<media::RecordingReport, MediaError> {
+        self.inner.stop_recording(call_id)
+    }
+}
+
 /// A call of a test UA.
 pub struct UaCall {
     pub call_id: String,
@@ -137,6 +188,8 @@ pub struct Net {
     pub b2b_layer: TransactionLayer,
     pub b2bua: B2bua,
     pub media: Arc<FakeMedia>,
+    /// The options of every offer and answer, by the author's tag.
+    pub media_log: Arc<LoggingMedia>,
     pub locator: TestLocator,
     pub uas: Vec<Ua>,
     pub events: Vec<CallEvent>,
@@ -181,9 +234,13 @@ impl Net {
         let media = Arc::new(FakeMedia::default());
         let echo: Arc<dyn EchoMedia> = Arc::new(FakeEcho(media.clone()));
         let b2b_addr = config.listen[0].addr;
+        let media_log = Arc::new(LoggingMedia {
+            inner: media.clone(),
+            log: std::sync::Mutex::new(Vec::new()),
+        });
         let b2bua = B2bua::new(
             config,
-            media.clone(),
+            media_log.clone(),
             Some(echo),
             now,
             SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
@@ -191,6 +248,7 @@ impl Net {
         )
         .unwrap();
         Net {
+            media_log,
             now,
             b2b_addr,
             b2b_layer: layer(),
