@@ -12,6 +12,9 @@ use sip_core::Transport;
 use crate::error::ConfigError;
 use crate::trunk::TrunkConfig;
 
+/// The longest timer value accepted anywhere (30 days).
+pub(crate) const MAX_TIMER_SECS: u64 = 30 * 24 * 3600;
+
 /// One local SIP address: what goes into our Via and Contact for messages sent on its
 /// transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,6 +179,21 @@ impl B2buaConfig {
                 return Err(ConfigError::invalid(key, "must be positive"));
             }
         }
+        // Far beyond any sensible timer, and safe to add to any clock reading.
+        let longest = Duration::from_secs(MAX_TIMER_SECS);
+        for (key, d) in [
+            ("nonce_lifetime", Some(self.nonce_lifetime)),
+            ("ring_timeout", Some(self.ring_timeout)),
+            ("trunk_answer_timeout", Some(self.trunk_answer_timeout)),
+            ("persist_timeout", Some(self.persist_timeout)),
+            ("max_duration", self.max_duration),
+            ("session_expires", self.session_expires),
+            ("min_se", Some(self.min_se)),
+        ] {
+            if d.is_some_and(|d| d > longest) {
+                return Err(ConfigError::invalid(key, "is longer than 30 days"));
+            }
+        }
         if self.max_duration.is_some_and(|d| d.is_zero()) {
             return Err(ConfigError::invalid("max_duration", "must be positive"));
         }
@@ -248,5 +266,65 @@ mod tests {
         let mut c = base();
         c.echo_number = "9x".into();
         assert!(c.validate().is_err());
+        let mut c = base();
+        c.max_duration = Some(Duration::from_secs(100 * 24 * 3600));
+        assert!(
+            matches!(c.validate(), Err(ConfigError::Invalid { key, .. }) if key == "max_duration")
+        );
+    }
+
+    #[test]
+    fn trunk_settings_are_checked() {
+        use crate::trunk::{TrunkConfig, TrunkCredentials};
+        let t = || {
+            TrunkConfig::new(
+                "c1",
+                "carrier.example",
+                vec![SocketAddr::from(([192, 0, 2, 1], 5060))],
+            )
+        };
+        let with = |f: &dyn Fn(&mut TrunkConfig)| {
+            let mut c = base();
+            let mut tr = t();
+            f(&mut tr);
+            c.trunks.push(tr);
+            c.validate()
+        };
+        assert_eq!(with(&|_| {}), Ok(()));
+        let key_of = |r: Result<(), ConfigError>| match r {
+            Err(ConfigError::Invalid { key, .. }) => key,
+            Ok(()) => String::new(),
+        };
+        assert_eq!(
+            key_of(with(&|t| t.prefixes = vec!["49x".into()])),
+            "trunks[0].prefixes"
+        );
+        assert_eq!(key_of(with(&|t| t.prefixes.clear())), "trunks[0].prefixes");
+        assert_eq!(key_of(with(&|t| t.register = true)), "trunks[0].register");
+        assert_eq!(key_of(with(&|t| t.addresses.clear())), "trunks[0].address");
+        assert_eq!(
+            key_of(with(&|t| {
+                t.dids.insert("4930".into(), "5000".into());
+            })),
+            "trunks[0].dids"
+        );
+        assert_eq!(
+            key_of(with(&|t| t.max_calls = Some(0))),
+            "trunks[0].max_calls"
+        );
+        assert_eq!(
+            with(&|t| {
+                t.register = true;
+                t.credentials = Some(TrunkCredentials {
+                    username: "u".into(),
+                    password: "p".into(),
+                });
+            }),
+            Ok(())
+        );
+        let mut c = base();
+        c.trunks.push(t());
+        c.trunks.push(t());
+        assert_eq!(key_of(c.validate()), "trunks[1].name");
     }
 }

@@ -88,9 +88,11 @@ impl B2bua {
             .offer(&media_id, &tags[1], &synthetic, &opts)
             .map_err(|e| OriginateError::Media(e.to_string()))?;
         let body = a_origin.stamp(&for_slot);
+        // From the API: kept between a second and an hour.
         let ring_timeout = options
             .ring_timeout
-            .unwrap_or(self.core.config.ring_timeout);
+            .unwrap_or(self.core.config.ring_timeout)
+            .clamp(Duration::from_secs(1), Duration::from_secs(3600));
         let call_key = self.next_key;
         self.next_key += 1;
         let wall = self.core.wall(now);

@@ -180,10 +180,9 @@ impl TrunkConfig {
                 "a limit of 0 takes no call",
             ));
         }
-        if self
-            .options_interval
-            .is_some_and(|d| d < Duration::from_secs(1))
-        {
+        if self.options_interval.is_some_and(|d| {
+            d < Duration::from_secs(1) || d > Duration::from_secs(crate::config::MAX_TIMER_SECS)
+        }) {
             return Err(ConfigError::invalid(
                 key("options_interval"),
                 "must be at least 1 s",
