@@ -558,3 +558,35 @@ fn a_cancelled_reinvite_is_cancelled_on_the_other_leg() {
     net.answer(b, key, &reinv, 487, None);
     assert!(net.ended().is_empty());
 }
+
+#[test]
+fn crossing_reinvites_get_491() {
+    let (mut net, a, b, call_id, b_call) = answered_call();
+    net.request_in(
+        a,
+        &call_id,
+        Method::Invite,
+        None,
+        Some(&sdp_with("10.1.0.1", 4000, 2, "sendonly")),
+        &[],
+    );
+    let (key, reinv) = net.take_request(b, Method::Invite);
+    // The callee's own re-INVITE crosses ours (RFC 3261 §14.2): it gets 491.
+    net.request_in(
+        b,
+        &b_call,
+        Method::Invite,
+        None,
+        Some(&sdp_with("10.1.0.2", 5000, 2, "sendonly")),
+        &[],
+    );
+    assert!(net.try_take_response(b, 491).is_some());
+    net.answer(
+        b,
+        key,
+        &reinv,
+        200,
+        Some(&sdp_with("10.1.0.2", 5000, 2, "recvonly")),
+    );
+    assert!(net.try_take_response(a, 200).is_some(), "ours completes");
+}
