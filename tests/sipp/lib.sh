@@ -1,0 +1,132 @@
+# Shared by run.sh and load.sh (source it; it does nothing on its own): slots CSV files,
+# a fresh PostgreSQL database per run, and starting and stopping `vss serve` on loopback
+# ports the kernel picks. The caller sets `work` (a temporary directory) and `root` (the
+# repository) first, and calls `lib_cleanup` from its EXIT trap.
+
+server_pid=""
+pg_db=""
+pg_admin_url=""
+pg_url=""
+
+# write_slots_csv FILE AUTO MF LS: the first AUTO, MF and LS extensions of each slot range
+# (6001.., 7001.., 8001..), each with the password pw<extension>, for `vss provision slots`.
+write_slots_csv() {
+  local file=$1 auto=$2 mf=$3 ls=$4 e
+  {
+    echo "extension,password,hub,kind"
+    for ((e = 6001; e < 6001 + auto; e++)); do echo "$e,pw$e,auto1,AUTO"; done
+    for ((e = 7001; e < 7001 + mf; e++)); do echo "$e,pw$e,mf1,MF"; done
+    for ((e = 8001; e < 8001 + ls; e++)); do echo "$e,pw$e,,LS"; done
+  } >"$file"
+}
+
+# write_users_csv SLOTS_CSV FILE: a SIPp injection file (USER;PASSWORD, in order) with
+# every slot of SLOTS_CSV.
+write_users_csv() {
+  { echo "SEQUENTIAL"; tail -n +2 "$1" | awk -F, '{ print $1 ";" $2 }'; } >"$2"
+}
+
+# pg_create: a new, uniquely named database on the server of VSS_TEST_PG_URL (default
+# postgres://postgres@127.0.0.1:5432/postgres); sets pg_url to it. lib_cleanup drops it.
+# (Not in a command substitution: the name must survive for pg_drop.)
+pg_create() {
+  command -v psql >/dev/null || { echo "psql not found (apt-get install postgresql-client)" >&2; return 1; }
+  pg_admin_url=${VSS_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+  local name query base prefix
+  name="vss_sipp_$(date +%s)_$$_${RANDOM}"
+  if ! PGCONNECT_TIMEOUT=5 psql "$pg_admin_url" -X -w -q -v ON_ERROR_STOP=1 \
+      -c "CREATE DATABASE $name" >/dev/null; then
+    echo "cannot create database $name at $pg_admin_url (is PostgreSQL running? make postgres)" >&2
+    return 1
+  fi
+  pg_db=$name
+  # The same server and credentials, another database: replace the URL's path.
+  base=${pg_admin_url%%\?*}
+  query=""
+  [[ $pg_admin_url == *\?* ]] && query="?${pg_admin_url#*\?}"
+  if [[ $base =~ ^[a-z]+://[^/]*$ ]]; then prefix=$base; else prefix=${base%/*}; fi
+  pg_url="$prefix/$name$query"
+}
+
+pg_drop() {
+  if [[ -n "$pg_db" ]]; then
+    PGCONNECT_TIMEOUT=5 psql "$pg_admin_url" -X -w -q \
+      -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 ||
+      echo "warning: could not drop database $pg_db" >&2
+    pg_db=""
+  fi
+}
+
+# write_config FILE DATABASE_URL [EXTRA_TOML]: vss on 127.0.0.1 with kernel-picked ports,
+# domain vss.test, no media control socket.
+write_config() {
+  cat >"$1" <<TOML
+[sip]
+listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]
+domain = "vss.test"
+[media]
+ng_listen = ""
+[database]
+url = "$2"
+${3:-}
+TOML
+}
+
+# provision BIN CONFIG SLOTS_CSV: `vss provision slots`, quiet unless it fails.
+provision() {
+  local out
+  if ! out=$(cd "$work" && "$1" provision slots "$3" --config "$2" 2>&1); then
+    echo "$out" >&2
+    echo "vss provision slots failed" >&2
+    return 1
+  fi
+  echo "  $out"
+}
+
+# start_vss BIN CONFIG LOG: starts `vss serve` in $work; sets server_pid, target (UDP) and
+# target_tcp once it listens.
+start_vss() {
+  local bin=$1 config=$2 log=$3
+  (cd "$work" && RUST_LOG=${VSS_SIPP_LOG:-info} NO_COLOR=1 exec "$bin" serve --config "$config") >"$log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 300); do
+    if grep -q 'SIP listening transport="tcp"' "$log"; then
+      target=$(listening udp "$log")
+      target_tcp=$(listening tcp "$log")
+      return 0
+    fi
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+      cat "$log" >&2
+      echo "vss exited at start" >&2
+      server_pid=""
+      return 1
+    fi
+    sleep 0.1
+  done
+  cat "$log" >&2
+  echo "vss did not start listening within 30 s" >&2
+  return 1
+}
+
+listening() {
+  grep "SIP listening transport=\"$1\"" "$2" | sed -E 's/.*addr=([^ ]+).*/\1/' | head -n1
+}
+
+# stop_vss: SIGTERM, then up to 10 s for the orderly shutdown (database writes flushed).
+stop_vss() {
+  if [[ -n "$server_pid" ]]; then
+    kill "$server_pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+      kill -0 "$server_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+  fi
+}
+
+lib_cleanup() {
+  stop_vss
+  pg_drop
+}
