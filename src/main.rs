@@ -2,6 +2,7 @@
 //! plus the admin commands around it (CONTRACT.md, "Set-up and commands").
 
 mod bench;
+mod calls;
 mod cli;
 mod config;
 mod logging;

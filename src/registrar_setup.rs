@@ -27,6 +27,7 @@ pub(crate) async fn start(
     config: &Config,
     bound: &[BoundAddr],
     advertised: IpAddr,
+    secret: &[u8],
 ) -> anyhow::Result<Started> {
     let url = config.database.url.expose();
     let store = Store::connect(url).await.with_context(|| {
@@ -38,12 +39,8 @@ pub(crate) async fn start(
     registrar::migrate(&store)
         .await
         .context("registrar migrations")?;
-    let secret = match &config.sip.nonce_secret {
-        Some(s) => s.expose().as_bytes().to_vec(),
-        None => crate::secrets::load_or_create("sip_nonce_secret")?,
-    };
     let wall = SystemTime::now();
-    let mut registrar = Registrar::new(settings(config, bound, advertised), &secret, wall)
+    let mut registrar = Registrar::new(settings(config, bound, advertised), secret, wall)
         .context("registrar settings")?;
     let slots = store
         .load_slots()

@@ -1,5 +1,6 @@
 //! `vss serve`: everything in one process, started in order and stopped in order.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -7,7 +8,7 @@ use sip_core::transaction::{Config as TransactionConfig, TransactionLayer};
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::sip::server::SipCore;
+use crate::sip::server::{Modules, Shutdown, SipCore};
 use crate::sip::transport::{StreamLimits, Transports};
 
 /// Messages waiting between the transports and the SIP core before new ones are dropped.
@@ -43,35 +44,63 @@ async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
     if let Some(ng) = &media.ng {
         tracing::info!(addr = %ng.local_addr(), "media control (rtpengine ng protocol) listening");
     }
-    let media_events = tokio::spawn(drain_media_events(media.events));
     let advertised = crate::media_engine::advertised_ip(config);
-    let started = crate::registrar_setup::start(config, transports.bound(), advertised).await?;
-    let core = SipCore::new(layer, transports, &config.sip.user_agent, started.registrar);
+    let secret = match &config.sip.nonce_secret {
+        Some(s) => s.expose().as_bytes().to_vec(),
+        None => crate::secrets::load_or_create("sip_nonce_secret")?,
+    };
+    let started =
+        crate::registrar_setup::start(config, transports.bound(), advertised, &secret).await?;
+    let cdr = crate::calls::cdr_writer(config).await?;
+    let engine: Arc<dyn media::MediaControl> = Arc::new(media.engine.clone());
+    let b2bua = crate::calls::b2bua(
+        config,
+        transports.bound(),
+        advertised,
+        &secret,
+        engine,
+        None,
+    )
+    .await?;
+    let modules = Modules {
+        registrar: started.registrar,
+        b2bua,
+        media_events: media.events,
+        cdr,
+        node: config.cdr.node.clone(),
+    };
+    let (core, receivers) = SipCore::new(layer, transports, &config.sip.user_agent, modules);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let core_task = tokio::spawn(core.run(inbound, stop_rx));
+    let grace = Duration::from_secs(config.b2bua.shutdown_grace_s);
+    let core_task = tokio::spawn(core.run(inbound, receivers, stop_rx, Shutdown { grace }));
     tracing::info!("vss ready");
 
     shutdown_signal().await;
-    tracing::info!("shutting down");
+    tracing::info!("shutting down: no new calls");
     let _ = stop_tx.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(5), core_task).await;
+    // The core ends once the calls are over (or hung up after the grace period).
+    match tokio::time::timeout(grace + Duration::from_secs(15), core_task).await {
+        Ok(Ok(cdr)) => {
+            let flushed = cdr.shutdown(Duration::from_secs(10)).await;
+            if flushed.complete {
+                tracing::info!("call records flushed to the database");
+            } else {
+                tracing::warn!(
+                    pending = flushed.pending,
+                    "call records left in the journal; they go to the database at the next start"
+                );
+            }
+        }
+        Ok(Err(e)) => tracing::error!(error = %e, "SIP core failed"),
+        Err(_) => tracing::error!("SIP core did not stop in time"),
+    }
     if let Err(e) = started.writer.shutdown().await {
         tracing::warn!(error = %e, "registrar database writes not flushed");
     }
     drop(media.ng);
     drop(media.engine);
-    media_events.abort();
     tracing::info!("vss stopped");
     Ok(())
-}
-
-/// Media events (timeouts, DTMF, recordings) until a module consumes them: the engine
-/// also serves rtpengine-style control over its ng port, whose users get the same
-/// information by querying.
-async fn drain_media_events(mut events: tokio::sync::mpsc::Receiver<media::MediaEvent>) {
-    while let Some(event) = events.recv().await {
-        tracing::debug!(?event, "media event");
-    }
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM (systemd, kill).

@@ -10,6 +10,8 @@
 //! error is one line naming the key, the value and where the value came from.
 
 mod api;
+mod b2bua;
+mod cdr;
 mod database;
 mod de;
 mod env;
@@ -44,6 +46,8 @@ use serde::{Deserialize, Serialize};
 )]
 pub(crate) use self::{
     api::ApiConfig,
+    b2bua::B2buaConfig,
+    cdr::CdrConfig,
     database::DatabaseConfig,
     error::{ConfigError, Origin},
     hubs::{HubConfig, HubDriver, HubKind},
@@ -60,8 +64,10 @@ pub(crate) use self::{
 pub(crate) const SECTIONS: &[&str] = &[
     "sip",
     "registrar",
+    "b2bua",
     "media",
     "database",
+    "cdr",
     "api",
     "log",
     "trunks",
@@ -86,10 +92,14 @@ pub(crate) struct Config {
     pub(crate) sip: SipConfig,
     /// `[registrar]`.
     pub(crate) registrar: RegistrarConfig,
+    /// `[b2bua]`.
+    pub(crate) b2bua: B2buaConfig,
     /// `[media]`.
     pub(crate) media: MediaConfig,
     /// `[database]`.
     pub(crate) database: DatabaseConfig,
+    /// `[cdr]`.
+    pub(crate) cdr: CdrConfig,
     /// `[api]`.
     pub(crate) api: ApiConfig,
     /// `[log]`.
@@ -214,7 +224,9 @@ impl Config {
     fn validate(&self, v: &validate::Validator<'_>) -> Result<(), ConfigError> {
         self.sip.validate(v)?;
         self.registrar.validate(v)?;
+        self.b2bua.validate(v)?;
         self.media.validate(v)?;
+        self.cdr.validate(v)?;
         self.api.validate(v)?;
         self.log.validate(v)?;
         trunks::validate(&self.trunks, v)?;

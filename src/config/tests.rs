@@ -282,7 +282,7 @@ fn unknown_keys_in_the_file_are_named_with_the_file() {
 
     let e = load_err("[sipp]\nlisten = 1\n", &[]);
     assert!(
-        e.starts_with("unknown key `sipp`") && e.contains("sip, registrar, media"),
+        e.starts_with("unknown key `sipp`") && e.contains("sip, registrar, b2bua, media"),
         "{e}"
     );
     let e = load_err(

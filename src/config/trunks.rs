@@ -34,6 +34,43 @@ pub(crate) struct TrunkConfig {
     /// Whether to REGISTER with the carrier (needs `username` and `password`); default false.
     #[serde(default)]
     pub(crate) register: bool,
+    /// The expiry asked for when registering, seconds; default 3600.
+    #[serde(default = "default_register_expires")]
+    pub(crate) register_expires_s: u32,
+    /// User part of From on calls to the carrier; default: the caller's own number.
+    #[serde(default)]
+    pub(crate) from_user: Option<String>,
+    /// Display name of From on calls to the carrier; default: none.
+    #[serde(default)]
+    pub(crate) from_display: Option<String>,
+    /// P-Asserted-Identity to send (a number, or a sip:/tel: URI); default: none.
+    #[serde(default)]
+    pub(crate) pai: Option<String>,
+    /// Source addresses (IPs or CIDRs) whose INVITEs are calls from this carrier;
+    /// default: the addresses `address` resolves to.
+    #[serde(default, deserialize_with = "super::de::string_or_list")]
+    pub(crate) inbound_acl: Vec<String>,
+    /// The carrier's numbers that ring a slot: `{ "4930123456" = "6001" }`.
+    #[serde(default)]
+    pub(crate) dids: std::collections::BTreeMap<String, String>,
+    /// Most concurrent calls through this trunk; default: no limit.
+    #[serde(default)]
+    pub(crate) max_calls: Option<usize>,
+    /// Most new outbound calls per second; default: no limit.
+    #[serde(default)]
+    pub(crate) max_cps: Option<u32>,
+    /// Seconds between OPTIONS pings (a trunk that stops answering is skipped); 0 sends
+    /// none; default 30.
+    #[serde(default = "default_options_interval")]
+    pub(crate) options_interval_s: u64,
+}
+
+fn default_register_expires() -> u32 {
+    3600
+}
+
+fn default_options_interval() -> u64 {
+    30
 }
 
 fn default_transport() -> Transport {
@@ -88,6 +125,37 @@ pub(super) fn validate(trunks: &[TrunkConfig], v: &Validator<'_>) -> Result<(), 
             if t.username.is_none() {
                 return Err(v.invalid(&key("password"), "is set but username is not"));
             }
+        }
+        for (i_acl, net) in t.inbound_acl.iter().enumerate() {
+            if net.parse::<b2bua::IpNet>().is_err() {
+                return Err(v.invalid(
+                    &format!("trunks[{i}].inbound_acl[{i_acl}]"),
+                    format!("{net:?} is not an IP address or CIDR"),
+                ));
+            }
+        }
+        for (did, slot) in &t.dids {
+            if did.is_empty() || !did.bytes().all(|b| b.is_ascii_digit() || b == b'+') {
+                return Err(v.invalid(&key("dids"), format!("{did:?} is not a number")));
+            }
+            let ext_ok = slot
+                .parse::<u16>()
+                .is_ok_and(|n| (6001..=8999).contains(&n) && n % 1000 != 0);
+            if !ext_ok {
+                return Err(v.invalid(
+                    &key("dids"),
+                    format!("{did:?} maps to {slot:?}, which is not a slot extension (6001-8999)"),
+                ));
+            }
+        }
+        if t.register_expires_s < 60 && t.register {
+            return Err(v.invalid(&key("register_expires_s"), "must be at least 60"));
+        }
+        if t.max_calls == Some(0) || t.max_cps == Some(0) {
+            return Err(v.invalid(
+                &key("max_calls"),
+                "max_calls and max_cps must be at least 1 when set",
+            ));
         }
         if t.register && (t.username.is_none() || t.password.is_none()) {
             return Err(v.invalid(

@@ -1,24 +1,42 @@
 //! The SIP core task: the sans-IO transaction layer driven by the transports and a
-//! clock, and the requests it delivers dispatched to the modules that serve them.
+//! clock, and its events dispatched to the modules that serve them — the registrar
+//! (REGISTER, qualify), the B2BUA (calls), and the answers of RFC 3261 §8.2 for the rest.
 //!
-//! One task owns the layer, so the protocol state needs no locks; the transports do
-//! the parsing on their own tasks and hand over whole messages.
+//! One task owns the layer and every module, so protocol state needs no locks; the
+//! transports parse on their own tasks, and CDRs are journaled on theirs.
 
 use std::collections::HashMap;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
+use b2bua::{B2bua, CallEvent, CompletionToken};
 use bytes::Bytes;
+use cdr::CdrWriter;
 use registrar::{BindingEvent, BindingId, Registrar};
 use sip_core::transaction::{ClientKey, Event, Peer, ServerKey, TransactionKey, TransactionLayer};
-use sip_core::{HeaderName, Method, Request};
+use sip_core::{HeaderName, Method, Request, Response};
 use tokio::sync::{mpsc, watch};
 
 use super::transport::{Inbound, Transports, random_tag};
 use super::uas;
+use crate::calls::RegistrarLocator;
 
 /// Most inbound messages handled before the layer's output is flushed; bounds latency
 /// under load while amortising the per-wake-up work.
 const BATCH: usize = 64;
+
+/// The modules of the core, built by `vss serve`.
+pub(crate) struct Modules {
+    /// Slot registration.
+    pub(crate) registrar: Registrar,
+    /// Calls.
+    pub(crate) b2bua: B2bua,
+    /// The media engine's events (timeouts, DTMF) for the B2BUA.
+    pub(crate) media_events: mpsc::Receiver<media::MediaEvent>,
+    /// Where finished calls are journaled.
+    pub(crate) cdr: CdrWriter,
+    /// This node's name in CDRs.
+    pub(crate) node: String,
+}
 
 /// The SIP core: the transaction layer and the modules that answer its requests.
 pub(crate) struct SipCore {
@@ -26,8 +44,20 @@ pub(crate) struct SipCore {
     transports: Transports,
     server_header: Bytes,
     registrar: Registrar,
+    b2bua: B2bua,
+    cdr: CdrWriter,
+    node: String,
     /// Qualify OPTIONS in flight: which binding each client transaction pings.
     qualifying: HashMap<ClientKey, BindingId>,
+    /// CDRs journaled: the B2BUA may now answer the BYE that ended the call.
+    persisted_tx: mpsc::UnboundedSender<CompletionToken>,
+}
+
+/// How the core stops.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Shutdown {
+    /// How long calls may go on after the stop signal before they are hung up.
+    pub(crate) grace: Duration,
 }
 
 impl SipCore {
@@ -36,31 +66,81 @@ impl SipCore {
         layer: TransactionLayer,
         transports: Transports,
         server: &str,
-        registrar: Registrar,
-    ) -> SipCore {
-        SipCore {
+        modules: Modules,
+    ) -> (SipCore, Receivers) {
+        let (persisted_tx, persisted_rx) = mpsc::unbounded_channel();
+        let core = SipCore {
             layer,
             transports,
             server_header: Bytes::copy_from_slice(server.as_bytes()),
-            registrar,
+            registrar: modules.registrar,
+            b2bua: modules.b2bua,
+            cdr: modules.cdr,
+            node: modules.node,
             qualifying: HashMap::new(),
-        }
+            persisted_tx,
+        };
+        (
+            core,
+            Receivers {
+                media: modules.media_events,
+                persisted: persisted_rx,
+            },
+        )
     }
 
-    /// Run until `shutdown` turns true or the transports close.
+    fn deadline(&mut self) -> Option<Instant> {
+        [
+            self.layer.poll_timeout(),
+            self.registrar.poll_timeout(),
+            self.b2bua.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Run until `stop` turns true and the calls are over (or the grace period passed),
+    /// or the transports close. Returns the CDR writer for an orderly flush.
     pub(crate) async fn run(
         mut self,
         mut inbound: mpsc::Receiver<Inbound>,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
+        mut rx: Receivers,
+        mut stop: watch::Receiver<bool>,
+        shutdown: Shutdown,
+    ) -> CdrWriter {
+        let mut stopping_since: Option<Instant> = None;
+        let mut hung_up = false;
         loop {
-            let deadline = earliest(self.layer.poll_timeout(), self.registrar.poll_timeout());
+            if let Some(since) = stopping_since {
+                if self.b2bua.active_calls() == 0 && self.b2bua.calls_in_memory() == 0 {
+                    break;
+                }
+                if !hung_up && since.elapsed() >= shutdown.grace {
+                    self.hang_up_all();
+                    hung_up = true;
+                }
+                if since.elapsed() >= shutdown.grace + Duration::from_secs(5) {
+                    tracing::warn!(
+                        calls = self.b2bua.calls_in_memory(),
+                        "calls still open at shutdown"
+                    );
+                    break;
+                }
+            }
+            let deadline = self.deadline();
+            let tick = stopping_since.map(|_| Instant::now() + Duration::from_millis(200));
             tokio::select! {
                 biased;
-                _ = shutdown.changed() => {
-                    if *shutdown.borrow() {
-                        break;
+                changed = stop.changed(), if stopping_since.is_none() => {
+                    if changed.is_err() || *stop.borrow() {
+                        tracing::info!(calls = self.b2bua.active_calls(), "no new calls; waiting for calls in progress");
+                        self.b2bua.set_accepting(false);
+                        stopping_since = Some(Instant::now());
                     }
+                }
+                Some(token) = rx.persisted.recv() => {
+                    self.b2bua.handle_call_persisted(Instant::now(), token, &mut self.layer);
                 }
                 item = inbound.recv() => {
                     let Some(item) = item else { break };
@@ -73,10 +153,14 @@ impl SipCore {
                         }
                     }
                 }
-                _ = sleep_until(deadline), if deadline.is_some() => {
+                Some(event) = rx.media.recv() => {
+                    self.b2bua.handle_media_event(Instant::now(), event, &mut self.layer);
+                }
+                _ = sleep_until(earliest(deadline, tick)), if deadline.is_some() || tick.is_some() => {
                     let now = Instant::now();
                     self.layer.handle_timeout(now);
                     self.registrar.handle_timeout(now, SystemTime::now());
+                    self.b2bua.handle_timeout(now, &mut self.layer);
                     self.send_qualify(now);
                 }
             }
@@ -86,6 +170,20 @@ impl SipCore {
             dropped_under_overload = self.transports.overload_drops(),
             "SIP core stopped"
         );
+        self.cdr
+    }
+
+    /// End every call still up (shutdown after the grace period): BYE both ways, CDRs
+    /// written as for any other hang-up.
+    fn hang_up_all(&mut self) {
+        let now = Instant::now();
+        let ids = self.b2bua.call_ids();
+        tracing::info!(calls = ids.len(), "hanging up the calls still in progress");
+        for id in ids {
+            if let Err(e) = self.b2bua.hangup(now, id, &mut self.layer) {
+                tracing::debug!(call = %id, error = %e, "hang-up at shutdown");
+            }
+        }
     }
 
     fn handle_inbound(&mut self, item: Inbound) {
@@ -102,49 +200,97 @@ impl SipCore {
         self.dispatch_events();
     }
 
-    /// Hand every pending event to whoever serves it.
+    /// Hand every pending event to whoever serves it: REGISTER to the registrar, the
+    /// rest to the B2BUA, and what the B2BUA gives back to the §8.2 answers and qualify.
     fn dispatch_events(&mut self) {
         while let Some(event) = self.layer.poll_event() {
-            match event {
+            let now = Instant::now();
+            let event = match event {
                 Event::Request {
                     key,
                     request,
                     source,
                 } => {
-                    tracing::debug!(method = %request.method, from = %source.addr, "request");
-                    self.serve_request(key, &request, source);
-                }
-                Event::Cancelled { invite, .. } => {
-                    // Every request is answered as it arrives, so no INVITE is ever left
-                    // open for a CANCEL to find; the B2BUA will answer 487 here.
-                    tracing::debug!(?invite, "CANCEL for an INVITE already answered");
-                }
-                Event::Ack { .. } => {}
-                Event::Stray2xx { source, .. } => {
-                    // No module sends INVITEs yet, so no 2xx can be ours.
-                    tracing::debug!(from = %source.addr, "2xx to INVITE matching no transaction; ignored");
-                }
-                Event::Response { key, response, .. } => {
-                    if response.status.is_final()
-                        && let Some(binding) = self.qualifying.remove(&key)
-                    {
-                        // Any final answer means the binding is alive (RFC 3261 §11).
-                        self.registrar.handle_qualify_result(binding, true);
+                    // §8.2 header inspection and content processing come first, for
+                    // every module (416, 420, 415, 406).
+                    if let Err(refusal) = uas::inspect(&request) {
+                        let response =
+                            uas::refuse(&request, refusal, &random_tag(), &self.server_header);
+                        self.respond(key, response);
+                        continue;
+                    }
+                    if request.method == Method::Register {
+                        self.register(now, key, &request, source);
+                        continue;
+                    }
+                    Event::Request {
+                        key,
+                        request,
+                        source,
                     }
                 }
-                Event::Timeout { key, timer } => {
-                    tracing::debug!(?key, ?timer, "transaction timed out");
-                    self.qualify_failed(key);
-                }
-                Event::TransportError { key } => {
-                    tracing::debug!(?key, "transaction transport error");
-                    self.qualify_failed(key);
-                }
-                Event::Terminated { key } => self.qualify_failed(key),
-                _ => {}
-            }
+                other => other,
+            };
+            let locator = RegistrarLocator(&self.registrar);
+            let Some(event) = self
+                .b2bua
+                .handle_event(now, event, &mut self.layer, &locator)
+            else {
+                continue;
+            };
+            self.unclaimed(event);
         }
         self.drain_binding_events();
+        self.drain_call_events();
+    }
+
+    /// Events no module claimed.
+    fn unclaimed(&mut self, event: Event) {
+        match event {
+            Event::Request {
+                key,
+                request,
+                source,
+            } => {
+                tracing::debug!(method = %request.method, from = %source.addr, "request");
+                if let Some(response) = uas::unhandled(&request, &random_tag(), &self.server_header)
+                {
+                    self.respond(key, response);
+                }
+            }
+            Event::Response { key, response, .. } => {
+                if response.status.is_final()
+                    && let Some(binding) = self.qualifying.remove(&key)
+                {
+                    // Any final answer means the binding is alive (RFC 3261 §11).
+                    self.registrar.handle_qualify_result(binding, true);
+                }
+            }
+            Event::Timeout { key, timer } => {
+                tracing::debug!(?key, ?timer, "transaction timed out");
+                self.qualify_failed(key);
+            }
+            Event::TransportError { key } => {
+                tracing::debug!(?key, "transaction transport error");
+                self.qualify_failed(key);
+            }
+            Event::Terminated { key } => self.qualify_failed(key),
+            Event::Cancelled { invite, .. } => {
+                tracing::debug!(?invite, "CANCEL for an INVITE already answered")
+            }
+            Event::Stray2xx { source, .. } => tracing::debug!(from = %source.addr, "stray 2xx"),
+            other => tracing::debug!(?other, "unclaimed transaction event"),
+        }
+    }
+
+    fn register(&mut self, now: Instant, key: ServerKey, request: &Request, source: Peer) {
+        let mut response = self
+            .registrar
+            .handle_register(now, SystemTime::now(), request, source);
+        response
+            .headers
+            .push(HeaderName::Server, self.server_header.clone());
+        self.respond(key, response);
     }
 
     /// A qualify ping that ended without a final answer.
@@ -183,31 +329,32 @@ impl SipCore {
         }
     }
 
-    /// RFC 3261 §8.2: inspect, then let the module for the method answer.
-    fn serve_request(&mut self, key: ServerKey, request: &Request, source: Peer) {
-        let tag = random_tag();
-        let response = match uas::inspect(request) {
-            Err(refusal) => Some(uas::refuse(request, refusal, &tag, &self.server_header)),
-            Ok(()) if request.method == Method::Register => {
-                let mut response = self.registrar.handle_register(
-                    Instant::now(),
-                    SystemTime::now(),
-                    request,
-                    source,
-                );
-                response
-                    .headers
-                    .push(HeaderName::Server, self.server_header.clone());
-                Some(response)
+    /// Call events: a finished call is journaled (durably, before the BYE that ended it
+    /// is answered), the others are logged until the control API consumes them.
+    fn drain_call_events(&mut self) {
+        while let Some(event) = self.b2bua.poll_call_event() {
+            match event {
+                CallEvent::Ended(ended) => {
+                    tracing::info!(call = %ended.call, src = %ended.src, dst = %ended.dst, code = ended.sip_code,
+                        reason = %ended.reason, disposition = ended.disposition.as_str(), "call ended");
+                    let record = crate::calls::record(&ended, &self.node);
+                    let writer = self.cdr.clone();
+                    let done = self.persisted_tx.clone();
+                    let token = ended.token;
+                    tokio::spawn(async move {
+                        if let Err(e) = writer.write(&record).await {
+                            // The journal refused it: nothing waiting longer would fix.
+                            tracing::error!(call = %record.call_id, error = %e, "CDR NOT JOURNALED");
+                        }
+                        let _ = done.send(token);
+                    });
+                }
+                other => tracing::debug!(event = ?other, "call"),
             }
-            Ok(()) => uas::unhandled(request, &tag, &self.server_header),
-        };
-        if let Some(response) = response {
-            self.respond(key, response);
         }
     }
 
-    fn respond(&mut self, key: ServerKey, response: sip_core::Response) {
+    fn respond(&mut self, key: ServerKey, response: Response) {
         if let Err(e) = self.layer.send_response(Instant::now(), &key, response) {
             tracing::debug!(error = %e, "response not sent");
         }
@@ -219,6 +366,12 @@ impl SipCore {
             self.transports.send(t);
         }
     }
+}
+
+/// The channels the core task reads besides the transports.
+pub(crate) struct Receivers {
+    media: mpsc::Receiver<media::MediaEvent>,
+    persisted: mpsc::UnboundedReceiver<CompletionToken>,
 }
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {

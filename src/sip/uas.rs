@@ -10,11 +10,12 @@ use sip_core::header::HeaderName;
 use sip_core::uri::Scheme;
 use sip_core::{Method, Request, Response, StatusCode};
 
-/// Option tags this server implements (RFC 3261 §8.2.2.3, §19.2). Grows as modules land.
-pub(crate) const SUPPORTED: &[&str] = &[];
+/// Option tags this server implements (RFC 3261 §8.2.2.3, §19.2): reliable provisionals
+/// (RFC 3262) and session timers (RFC 4028), both handled by the B2BUA per leg.
+pub(crate) const SUPPORTED: &[&str] = &["100rel", "timer"];
 
 /// Methods this server serves today (the Allow header).
-pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER";
+pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, PRACK";
 
 /// Body types understood in an INVITE.
 const ACCEPT: &str = "application/sdp";

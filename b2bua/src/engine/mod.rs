@@ -294,6 +294,12 @@ impl B2bua {
         self.core.active_calls
     }
 
+    /// The ids of the calls held in memory, for shutdown (hang them all up) and the
+    /// control API's listing.
+    pub fn call_ids(&self) -> Vec<CallId> {
+        self.by_id.keys().copied().collect()
+    }
+
     /// Calls still held in memory (ended ones wait for their transactions and CDR).
     pub fn calls_in_memory(&self) -> usize {
         self.calls.len()

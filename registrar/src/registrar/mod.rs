@@ -388,6 +388,12 @@ impl Registrar {
         slot_user(aor).map(|e| self.lookup(e)).unwrap_or_default()
     }
 
+    /// The provisioned slot of `extension`, with its HA1 credentials (for the B2BUA's
+    /// proxy challenge to callers).
+    pub fn slot(&self, extension: Extension) -> Option<&Slot> {
+        self.slots.get(&extension)
+    }
+
     /// Whether `extension` has at least one binding.
     pub fn is_registered(&self, extension: Extension) -> bool {
         !self.location.bindings(extension).is_empty()
