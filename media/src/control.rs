@@ -70,11 +70,12 @@ pub struct LegStats {
     pub rtcp_packets: u64,
     /// RTCP bytes accepted from the leg.
     pub rtcp_bytes: u64,
-    /// Packets forwarded to the other leg.
+    /// Packets forwarded to the other leg (in an echo session: returned to this leg).
     pub forwarded: u64,
     /// Packets from a foreign address after latching, dropped (RTP injection).
     pub dropped_foreign: u64,
-    /// Packets dropped because the other leg had no address or asked for none.
+    /// Packets dropped because the other leg had no address or asked for none (in an
+    /// echo session: because this leg's SDP asked to receive nothing).
     pub dropped_no_destination: u64,
     /// Malformed packets.
     pub errors: u64,

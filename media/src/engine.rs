@@ -15,11 +15,14 @@ use crate::control::{
     Leg, MediaControl, MediaEvent, RecordingReport, SdpOptions, SessionStats, StreamStats,
 };
 use crate::error::MediaError;
+use crate::offer_answer::echo::EchoOrigin;
 use crate::offer_answer::{StreamDesc, describe, rewrite};
 use crate::ports::PortAllocator;
 use crate::recording::{RecorderHandle, RecordingTap, recording_path, wav};
-use crate::relay::session::{RelaySession, Timeouts};
+use crate::relay::session::{LegConfig, RelaySession, Timeouts};
 use crate::relay::worker::{Command, WorkerHandle};
+
+mod echo;
 
 /// Capacity of the event channel; a slow consumer loses events rather than stalling media.
 const EVENT_QUEUE: usize = 8192;
@@ -58,8 +61,9 @@ struct Inner {
 }
 
 struct StreamCtl {
-    /// RTP port of leg A's and leg B's relay sockets; `None` for a stream never accepted.
-    ports: Option<[u16; 2]>,
+    /// RTP port of leg A's and leg B's relay sockets; `None` for a stream never accepted
+    /// (and always for leg B of an echo session, which has no sockets).
+    ports: [Option<u16>; 2],
     /// The addresses each leg last signalled, to spot a signalled change (re-latch).
     signalled: [Option<(Option<SocketAddr>, Option<SocketAddr>)>; 2],
 }
@@ -72,6 +76,8 @@ struct SessionCtl {
     tags: [Option<Arc<str>>; 2],
     streams: Vec<StreamCtl>,
     recording: Option<(RecordingTap, PathBuf)>,
+    /// The relay's `o=` line when this is an echo session; `None` for a relayed call.
+    echo: Option<EchoOrigin>,
 }
 
 impl MediaEngine {
@@ -173,6 +179,7 @@ impl MediaEngine {
             tags: [None, None],
             streams: Vec::new(),
             recording: None,
+            echo: None,
         };
         Ok(s)
     }
@@ -201,11 +208,11 @@ impl MediaEngine {
         for (i, d) in descs.iter().enumerate() {
             if s.streams.len() <= i {
                 s.streams.push(StreamCtl {
-                    ports: None,
+                    ports: [None, None],
                     signalled: [None, None],
                 });
             }
-            if s.streams[i].ports.is_none() && !d.rejected {
+            if s.streams[i].ports[0].is_none() && !d.rejected {
                 let (pa, a_rtp, a_rtcp) = self.bind_pair()?;
                 let (pb, b_rtp, b_rtcp) = match self.bind_pair() {
                     Ok(p) => p,
@@ -229,29 +236,14 @@ impl MediaEngine {
                     rtp: b_rtp,
                     rtcp: b_rtcp,
                 })?;
-                s.streams[i].ports = Some([pa, pb]);
+                s.streams[i].ports = [Some(pa), Some(pb)];
             }
-            let st = &mut s.streams[i];
-            let now_addr = (d.cfg.rtp, d.cfg.rtcp);
-            // Re-latch only when the leg signals a different address (a real move).
-            let relatch = matches!(st.signalled[author.index()], Some(prev) if prev != now_addr && now_addr.0.is_some());
-            st.signalled[author.index()] = Some(now_addr);
-            let tag = s.tags[author.index()]
-                .clone()
-                .unwrap_or_else(|| Arc::from(""));
-            worker.send(Command::UpdateLeg {
-                key: s.key,
-                stream: i,
-                leg: author,
-                cfg: Box::new(d.cfg.clone()),
-                relatch,
-                tag,
-            })?;
+            self.signal_leg(s, i, author, d.cfg.clone())?;
         }
         let ports: Vec<Option<u16>> = s
             .streams
             .iter()
-            .map(|st| st.ports.map(|p| p[author.other().index()]))
+            .map(|st| st.ports[author.other().index()])
             .collect();
         s.last_signal = SystemTime::now();
         let out = rewrite(&mut sdp, &descs, &ports, self.inner.advertised, opts);
@@ -259,6 +251,33 @@ impl MediaEngine {
             self.start_recording_locked(call_id, s)?;
         }
         Ok(out)
+    }
+
+    /// Hands a leg's new SDP for one stream to the worker.
+    fn signal_leg(
+        &self,
+        s: &mut SessionCtl,
+        stream: usize,
+        leg: Leg,
+        cfg: LegConfig,
+    ) -> Result<(), MediaError> {
+        let worker = self.worker(s)?;
+        let Some(st) = s.streams.get_mut(stream) else {
+            return Err(MediaError::NotAcceptable("stream index out of range"));
+        };
+        let now_addr = (cfg.rtp, cfg.rtcp);
+        // Re-latch only when the leg signals a different address (a real move).
+        let relatch = matches!(st.signalled[leg.index()], Some(prev) if prev != now_addr && now_addr.0.is_some());
+        st.signalled[leg.index()] = Some(now_addr);
+        let tag = s.tags[leg.index()].clone().unwrap_or_else(|| Arc::from(""));
+        worker.send(Command::UpdateLeg {
+            key: s.key,
+            stream,
+            leg,
+            cfg: Box::new(cfg),
+            relatch,
+            tag,
+        })
     }
 
     fn start_recording_locked(
@@ -331,9 +350,10 @@ impl MediaEngine {
             .recv_timeout(Duration::from_secs(5))
             .map_err(|_| MediaError::WorkerGone)?;
         for (st, ctl) in stats.iter_mut().zip(&s.streams) {
-            if let Some(p) = ctl.ports {
-                st.legs[0].local_rtp_port = p[0];
-                st.legs[1].local_rtp_port = p[1];
+            for (leg, port) in st.legs.iter_mut().zip(ctl.ports) {
+                if let Some(p) = port {
+                    leg.local_rtp_port = p;
+                }
             }
         }
         Ok(stats)
@@ -407,6 +427,12 @@ impl MediaControl for MediaEngine {
         let Some(s) = sessions.get_mut(call_id) else {
             return Err(MediaError::UnknownSession(call_id.to_owned()));
         };
+        if s.echo.is_some() {
+            return Err(MediaError::WrongSessionKind {
+                call_id: call_id.to_owned(),
+                existing: "echo",
+            });
+        }
         let author = match (&s.tags[0], &s.tags[1]) {
             (None, _) => {
                 s.tags[0] = Some(Arc::from(from_tag));
@@ -445,6 +471,12 @@ impl MediaControl for MediaEngine {
         let s = sessions
             .get_mut(call_id)
             .ok_or_else(|| MediaError::UnknownSession(call_id.to_owned()))?;
+        if s.echo.is_some() {
+            return Err(MediaError::WrongSessionKind {
+                call_id: call_id.to_owned(),
+                existing: "echo",
+            });
+        }
         if s.streams.is_empty() {
             return Err(MediaError::NoOffer(call_id.to_owned()));
         }
@@ -516,11 +548,8 @@ impl MediaEngine {
         let streams = self.query(&s, true);
         // The worker has closed the sockets once it answered; only then are ports reusable.
         let mut ports = lock(&self.inner.ports);
-        for st in &s.streams {
-            if let Some([a, b]) = st.ports {
-                ports.release(a);
-                ports.release(b);
-            }
+        for port in s.streams.iter().flat_map(|st| st.ports).flatten() {
+            ports.release(port);
         }
         drop(ports);
         let mut stats = Self::session_stats(call_id, &s, streams?);

@@ -24,6 +24,15 @@ pub enum MediaError {
         /// The tag that matched no leg.
         tag: String,
     },
+    /// The call id names a session of the other kind: an offer or answer for an echo
+    /// session, or an echo request for a relayed call.
+    #[error("call {call_id:?} is already a {existing} session")]
+    WrongSessionKind {
+        /// The call id.
+        call_id: String,
+        /// What the session is: `"echo"` or `"relayed"`.
+        existing: &'static str,
+    },
     /// An answer arrived for a session that has seen no offer.
     #[error("answer without an offer for call {0:?}")]
     NoOffer(String),

@@ -9,6 +9,9 @@
 //!   latches onto the packet's real source (symmetric RTP, for NATed slots); packets from
 //!   any other source are dropped and counted. Only a re-INVITE with a new address moves
 //!   a latched leg.
+//! - [`MediaEngine::echo`] serves the echo number (9001): the relay answers a leg's offer
+//!   itself and returns the leg's RTP to it (under an SSRC of its own), with the same
+//!   latching, injection protection, timeouts, statistics and recording as a relayed call.
 //! - [`MediaEvent`]s report media timeouts, RFC 4733 DTMF digits, latching, and finished
 //!   recordings. RTCP is relayed and parsed for loss, jitter, round-trip time and an
 //!   E-model MOS ([`quality`]).

@@ -10,6 +10,8 @@ use crate::control::SdpOptions;
 use crate::relay::codec::CodecMap;
 use crate::relay::session::LegConfig;
 
+pub(crate) mod echo;
+
 /// ICE attributes removed unless asked to keep them: candidates would route media
 /// around the relay.
 const ICE_ATTRIBUTES: &[&str] = &[

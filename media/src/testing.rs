@@ -1,6 +1,7 @@
 //! An in-memory [`MediaControl`] for other crates' tests (feature `testing`): it keeps
-//! sessions and tags exactly like the engine and rewrites SDP the same way, but opens no
-//! socket and moves no packet. Every call is logged for assertions.
+//! sessions and tags exactly like the engine and rewrites SDP the same way (echo answers
+//! included), but opens no socket and moves no packet. Every call is logged for
+//! assertions.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -13,6 +14,7 @@ use sip_core::sdp::SessionDescription;
 
 use crate::control::{MediaControl, RecordingReport, SdpOptions, SessionStats, StreamStats};
 use crate::error::MediaError;
+use crate::offer_answer::echo::{EchoOrigin, acceptable, answer};
 use crate::offer_answer::{describe, rewrite};
 
 /// One call made on the fake, in order.
@@ -22,6 +24,8 @@ pub enum FakeCall {
     Offer(String, String),
     /// `answer(call_id, from_tag, to_tag)`.
     Answer(String, String, String),
+    /// `echo(call_id, tag)`.
+    Echo(String, String),
     /// `delete(call_id)`.
     Delete(String),
     /// `start_recording(call_id)`.
@@ -37,6 +41,8 @@ struct FakeSession {
     ports: Vec<[u16; 2]>,
     created: SystemTime,
     recording: bool,
+    /// Set for an echo session (leg B has no port: 0).
+    echo: Option<EchoOrigin>,
 }
 
 #[derive(Debug, Default)]
@@ -121,7 +127,14 @@ impl FakeMedia {
                 ports: Vec::new(),
                 created: SystemTime::now(),
                 recording: false,
+                echo: None,
             });
+        if s.echo.is_some() {
+            return Err(MediaError::WrongSessionKind {
+                call_id: call_id.to_owned(),
+                existing: "echo",
+            });
+        }
         if answer && descs.len() > s.ports.len() {
             return Err(MediaError::NotAcceptable(
                 "answer has more m= lines than the offer",
@@ -140,6 +153,73 @@ impl FakeMedia {
         let ports: Vec<Option<u16>> = s.ports.iter().map(|p| Some(p[1 - author])).collect();
         st.next_port = next;
         Ok(rewrite(&mut parsed, &descs, &ports, self.ip, opts))
+    }
+
+    /// What [`MediaEngine::echo`](crate::MediaEngine::echo) does, without sockets: the
+    /// same answer SDP and errors, a session whose leg A is `tag` and whose leg B stays
+    /// empty (port 0), re-offers updating it in place; ended with `delete`.
+    pub fn echo(
+        &self,
+        call_id: &str,
+        tag: &str,
+        offer: &[u8],
+        opts: &SdpOptions,
+    ) -> Result<Bytes, MediaError> {
+        let parsed = SessionDescription::parse(offer)?;
+        let mut st = self.state();
+        st.log.push(FakeCall::Echo(call_id.into(), tag.into()));
+        if st.fail_next.take().is_some() {
+            return Err(MediaError::NotAcceptable("failure injected by FakeMedia"));
+        }
+        let accepted: Vec<bool> = parsed.media().iter().map(acceptable).collect();
+        match st.sessions.get(call_id) {
+            Some(s) if s.echo.is_none() => {
+                return Err(MediaError::WrongSessionKind {
+                    call_id: call_id.into(),
+                    existing: "relayed",
+                });
+            }
+            Some(s) if s.tags[0].as_deref() != Some(tag) => {
+                return Err(MediaError::UnknownTag {
+                    call_id: call_id.into(),
+                    tag: tag.into(),
+                });
+            }
+            _ if !accepted.contains(&true) => {
+                return Err(MediaError::NotAcceptable("no plain RTP stream to echo"));
+            }
+            _ => {}
+        }
+        let mut next = st.next_port;
+        let s = st
+            .sessions
+            .entry(call_id.to_owned())
+            .or_insert_with(|| FakeSession {
+                tags: [Some(tag.to_owned()), None],
+                ports: Vec::new(),
+                created: SystemTime::now(),
+                recording: false,
+                echo: Some(EchoOrigin::new(u64::from(next))),
+            });
+        while s.ports.len() < accepted.len() {
+            s.ports.push([next, 0]);
+            next = next.wrapping_add(2);
+        }
+        let ports: Vec<Option<u16>> = s
+            .ports
+            .iter()
+            .zip(&accepted)
+            .map(|(p, &ok)| ok.then_some(p[0]))
+            .collect();
+        if opts.record {
+            s.recording = true;
+        }
+        let Some(origin) = s.echo.as_mut() else {
+            return Err(MediaError::UnknownSession(call_id.into()));
+        };
+        let out = answer(&parsed, &ports, self.ip, origin);
+        st.next_port = next;
+        Ok(out)
     }
 }
 
@@ -257,5 +337,72 @@ fn fake_stats(call_id: &str, s: &FakeSession) -> SessionStats {
         streams,
         recording: s.recording.then(|| PathBuf::from(format!("{call_id}.wav"))),
         recording_report: None,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const OFFER: &[u8] = b"v=0\r\no=- 1 1 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n\
+        m=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n";
+
+    #[test]
+    fn echo_answers_like_the_engine_and_keeps_one_leg() {
+        let m = FakeMedia::default();
+        let o = SdpOptions::default();
+        let out = m.echo("e1", "phone", OFFER, &o).unwrap();
+        let sdp = SessionDescription::parse(&out).unwrap();
+        assert_eq!(sdp.media()[0].port(), 40000);
+        assert!(sdp.media()[0].telephone_event().is_some());
+        let again = m.echo("e1", "phone", OFFER, &o).unwrap();
+        assert_eq!(again, out, "a re-offer keeps port and version");
+        let st = m.stats("e1").unwrap();
+        assert_eq!(st.tags, ["phone".to_owned(), String::new()]);
+        assert_eq!(
+            (
+                st.streams[0].legs[0].local_rtp_port,
+                st.streams[0].legs[1].local_rtp_port
+            ),
+            (40000, 0)
+        );
+        assert!(matches!(
+            m.echo("e1", "other", OFFER, &o),
+            Err(MediaError::UnknownTag { .. })
+        ));
+        assert!(matches!(
+            m.offer("e1", "phone", OFFER, &o),
+            Err(MediaError::WrongSessionKind {
+                existing: "echo",
+                ..
+            })
+        ));
+        m.offer("r1", "a", OFFER, &o).unwrap();
+        assert!(matches!(
+            m.echo("r1", "a", OFFER, &o),
+            Err(MediaError::WrongSessionKind {
+                existing: "relayed",
+                ..
+            })
+        ));
+        let srtp = std::str::from_utf8(OFFER)
+            .unwrap()
+            .replace("RTP/AVP", "RTP/SAVP");
+        assert!(matches!(
+            m.echo("e2", "phone", srtp.as_bytes(), &o),
+            Err(MediaError::NotAcceptable(_))
+        ));
+        m.fail_next("test");
+        assert!(m.echo("e3", "phone", OFFER, &o).is_err());
+        assert_eq!(m.list(), ["e1".to_owned(), "r1".to_owned()]);
+        m.delete("e1").unwrap();
+        assert_eq!(
+            m.calls()[..2],
+            [
+                FakeCall::Echo("e1".into(), "phone".into()),
+                FakeCall::Echo("e1".into(), "phone".into())
+            ]
+        );
     }
 }

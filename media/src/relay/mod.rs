@@ -1,7 +1,9 @@
-//! The RTP/RTCP relay: per-call forwarding state ([`session`]) driven by a few worker
-//! threads over batched socket I/O.
+//! The RTP/RTCP relay: per-call forwarding state ([`session`]; two legs relayed, or one
+//! echoed back) driven by a few worker threads over batched socket I/O.
 
 pub mod codec;
+#[cfg(test)]
+mod echo_tests;
 pub mod session;
 pub(crate) mod sys;
 #[cfg(test)]

@@ -70,6 +70,8 @@ pub enum DropReason {
     NoDestination,
     /// Not RTP/RTCP version 2, or truncated.
     Malformed,
+    /// RTCP of an echo leg: read for statistics, never returned (see [`Mode::Echo`]).
+    Absorbed,
 }
 
 /// What to do with a packet.
@@ -77,8 +79,39 @@ pub enum DropReason {
 pub enum Verdict {
     /// Send it, unchanged, from the other leg's socket of the same channel to this address.
     Forward(SocketAddr),
+    /// Echo mode: send it back from the socket it arrived on to `dst`, with its RTP SSRC
+    /// (octets 8..12) replaced by `ssrc`.
+    Reflect {
+        /// Where the leg receives (its latched address).
+        dst: SocketAddr,
+        /// The SSRC the echoed packet carries.
+        ssrc: u32,
+    },
     /// Drop it.
     Drop(DropReason),
+}
+
+/// What a session does with the packets of its legs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Two legs; each leg's packets go to the other (the normal call).
+    Relay,
+    /// One leg, A, looped back: its RTP returns to it (the echo service). Leg B has no
+    /// sockets and stays empty.
+    ///
+    /// The echoed RTP carries `SSRC XOR ssrc_mask` instead of the leg's own SSRC: an
+    /// endpoint that receives its own SSRC must treat it as a collision or a loop
+    /// (RFC 3550 §8.2) and would change SSRC or discard the echo. XOR keeps distinct
+    /// incoming sources distinct; a non-zero mask never maps an SSRC onto itself.
+    ///
+    /// RTCP from the leg is read for statistics (loss, jitter, MOS) and absorbed: echoed
+    /// RTCP would carry the leg's own SSRC and report on the leg's own stream, and the
+    /// echo generates no RTCP of its own (RFC 3550 §6 lets a sender that is not a real
+    /// participant stay silent; endpoints do not depend on it).
+    Echo {
+        /// Non-zero mask XORed into the SSRC of echoed packets.
+        ssrc_mask: u32,
+    },
 }
 
 /// Timeouts that apply to a session.
@@ -99,6 +132,7 @@ pub struct RelaySession {
     events: VecDeque<MediaEvent>,
     timeouts: Timeouts,
     recording: Option<RecordingTap>,
+    mode: Mode,
 }
 
 impl RelaySession {
@@ -111,6 +145,36 @@ impl RelaySession {
             events: VecDeque::new(),
             timeouts,
             recording: None,
+            mode: Mode::Relay,
+        }
+    }
+
+    /// An echo session with no streams yet: leg A's RTP is returned to leg A, with its SSRC
+    /// XORed with `ssrc_mask` (made non-zero if it is zero). See [`Mode::Echo`].
+    pub fn echo(call_id: Arc<str>, timeouts: Timeouts, ssrc_mask: u32) -> Self {
+        Self {
+            mode: Mode::Echo {
+                ssrc_mask: if ssrc_mask == 0 {
+                    0x5eed_ec40
+                } else {
+                    ssrc_mask
+                },
+            },
+            ..Self::new(call_id, timeouts)
+        }
+    }
+
+    /// Whether the session relays between two legs or echoes one.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The leg whose socket sends what arrives on `leg`: the other leg when relaying, the
+    /// same leg when echoing.
+    pub fn output_leg(&self, leg: Leg) -> Leg {
+        match self.mode {
+            Mode::Relay => leg.other(),
+            Mode::Echo { .. } => leg,
         }
     }
 
@@ -207,6 +271,7 @@ impl RelaySession {
         }
         me.last_rx = Some(now);
         me.timeout_reported = false;
+        let mut media = None;
         match kind {
             PacketKind::Rtp(h) => {
                 me.counters.rtp_packets += 1;
@@ -232,6 +297,7 @@ impl RelaySession {
                 if let Some(tap) = &self.recording {
                     tap.packet(leg, now, &h, packet, codec, clock);
                 }
+                media = Some((h, codec, clock));
             }
             PacketKind::Rtcp => {
                 me.counters.rtcp_packets += 1;
@@ -242,6 +308,28 @@ impl RelaySession {
                 }
             }
             PacketKind::Invalid => {}
+        }
+        if let Mode::Echo { ssrc_mask } = self.mode {
+            let Some((h, codec, clock)) = media else {
+                return Verdict::Drop(DropReason::Absorbed);
+            };
+            if me.cfg.mute_towards {
+                // The leg's SDP asked to receive nothing (sendonly, inactive, 0.0.0.0).
+                me.counters.dropped_no_destination += 1;
+                return Verdict::Drop(DropReason::NoDestination);
+            }
+            // This packet latched the address or matched it, so the echo always goes where
+            // the leg really is, never to a private address its SDP may give.
+            let dst = me.latched[ch].unwrap_or(src);
+            me.counters.forwarded += 1;
+            if let Some(tap) = &self.recording {
+                // The other channel of the file holds what the caller hears back.
+                tap.packet(leg.other(), now, &h, packet, codec, clock);
+            }
+            return Verdict::Reflect {
+                dst,
+                ssrc: h.ssrc ^ ssrc_mask,
+            };
         }
         if peer.cfg.mute_towards {
             me.counters.dropped_no_destination += 1;

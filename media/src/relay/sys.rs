@@ -207,6 +207,17 @@ impl Batch {
         }
     }
 
+    /// Overwrites the RTP SSRC (octets 8..12) of datagram `i` in place (echo mode); a
+    /// datagram too short to hold one is left alone.
+    pub(crate) fn set_ssrc(&mut self, i: usize, ssrc: u32) {
+        if i < self.received
+            && self.lens[i] >= 12
+            && let Some(field) = self.bufs[i].get_mut(8..12)
+        {
+            field.copy_from_slice(&ssrc.to_be_bytes());
+        }
+    }
+
     /// Queues a copy of `data` for `dest` (for senders that build packets themselves, like
     /// the load generator); false when the batch is full or `data` too long.
     pub(crate) fn push(&mut self, data: &[u8], dest: SocketAddr) -> bool {
@@ -363,6 +374,9 @@ mod tests {
                 assert_eq!(src, tx.local_addr().unwrap());
                 assert_eq!(data.len(), 30);
                 b.set_dest(i, sink.local_addr().unwrap());
+                if got + i == 0 {
+                    b.set_ssrc(i, 0xaabb_ccdd);
+                }
             }
             got += n;
             assert_eq!(b.send(relay_out.as_raw_fd()), n);
@@ -373,6 +387,16 @@ mod tests {
             assert_eq!(
                 (len, buf[0], from),
                 (30, i, relay_out.local_addr().unwrap())
+            );
+            let ssrc = if i == 0 {
+                [0xaa, 0xbb, 0xcc, 0xdd]
+            } else {
+                [i; 4]
+            };
+            assert_eq!(
+                buf[8..12],
+                ssrc,
+                "only the datagram rewritten in place changed"
             );
         }
         ep.remove(rx.as_raw_fd()).unwrap();

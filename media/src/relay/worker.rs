@@ -233,10 +233,11 @@ impl Worker {
         let Some(Some(sess)) = self.sessions.get_mut(slot) else {
             return;
         };
+        // The other leg's socket when relaying; this very socket when echoing.
         let out_fd = sess
             .fds
             .get(stream)
-            .and_then(|f| f[leg.other().index()][channel.index()]);
+            .and_then(|f| f[sess.relay.output_leg(leg).index()][channel.index()]);
         // Edge-triggered epoll: read until a round comes back short of a full batch. A
         // busy socket gets at most a few rounds before the others are served, since at
         // most the datagrams queued by now are read.
@@ -253,12 +254,20 @@ impl Worker {
                 let Some((data, src)) = batch.datagram(i) else {
                     continue;
                 };
-                if let Verdict::Forward(dst) = sess
+                match sess
                     .relay
                     .handle_packet(now, stream, leg, channel, src, data)
                 {
-                    batch.set_dest(i, dst);
-                    any = true;
+                    Verdict::Forward(dst) => {
+                        batch.set_dest(i, dst);
+                        any = true;
+                    }
+                    Verdict::Reflect { dst, ssrc } => {
+                        batch.set_ssrc(i, ssrc);
+                        batch.set_dest(i, dst);
+                        any = true;
+                    }
+                    Verdict::Drop(_) => {}
                 }
             }
             if any && let Some(out) = out_fd {
