@@ -19,10 +19,11 @@ use crate::sip::msg::Locals;
 use crate::timers::TimerQueue;
 use crate::trunk::TrunkState;
 
-/// What the echo service needs from the media engine, which [`MediaControl`] lacks so
-/// far: answer a leg's offer with the relay and send the leg's own media back to it.
-/// The binary implements it over the media engine once the engine has such a mode; until
-/// then the echo number is answered 503.
+/// What the echo service needs from the media engine beyond [`MediaControl`]: answer a
+/// leg's offer with the relay and send the leg's own media back to it.
+/// `media::MediaEngine::echo` (and `media::testing::FakeMedia::echo`) implement exactly
+/// this operation; the binary implements the trait by calling it. A B2BUA built without an
+/// `EchoMedia` answers the echo number 503.
 pub trait EchoMedia: Send + Sync {
     /// Answer `offer` (written by the leg `tag` of call `call_id`) with SDP pointing at
     /// the relay, which from then on returns every RTP packet of the leg to it. The
