@@ -1,3 +1,6 @@
+# shellcheck shell=bash disable=SC2034,SC2154
+# (SC2034/SC2154: this file sets variables for, and reads `work` from, the script that
+# sources it.)
 # Shared by run.sh and load.sh (source it; it does nothing on its own): slots CSV files,
 # a fresh PostgreSQL database per run, and starting and stopping `vss serve` on loopback
 # ports the kernel picks. The caller sets `work` (a temporary directory) and `root` (the
