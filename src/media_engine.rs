@@ -69,3 +69,18 @@ fn outbound_ip() -> Option<IpAddr> {
     let ip = socket.local_addr().ok()?.ip();
     (!ip.is_unspecified()).then_some(ip)
 }
+
+/// The echo service (`b2bua.echo_number`) over the media engine's echo mode.
+pub(crate) struct EngineEcho(pub(crate) media::MediaEngine);
+
+impl b2bua::EchoMedia for EngineEcho {
+    fn echo(
+        &self,
+        call_id: &str,
+        tag: &str,
+        offer: &[u8],
+        opts: &media::SdpOptions,
+    ) -> Result<bytes::Bytes, media::MediaError> {
+        self.0.echo(call_id, tag, offer, opts)
+    }
+}

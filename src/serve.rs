@@ -53,13 +53,15 @@ async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
         crate::registrar_setup::start(config, transports.bound(), advertised, &secret).await?;
     let cdr = crate::calls::cdr_writer(config).await?;
     let engine: Arc<dyn media::MediaControl> = Arc::new(media.engine.clone());
+    let echo: Arc<dyn b2bua::EchoMedia> =
+        Arc::new(crate::media_engine::EngineEcho(media.engine.clone()));
     let b2bua = crate::calls::b2bua(
         config,
         transports.bound(),
         advertised,
         &secret,
         engine,
-        None,
+        Some(echo),
     )
     .await?;
     let modules = Modules {
