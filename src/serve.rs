@@ -35,6 +35,7 @@ async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
         t2: Duration::from_millis(config.sip.t2_ms),
         t4: Duration::from_millis(config.sip.t4_ms),
         force_rport: config.sip.force_rport,
+        max_transactions: config.sip.max_transactions,
         tag_secret: rand::random(),
         ..TransactionConfig::default()
     };

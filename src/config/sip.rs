@@ -44,6 +44,10 @@ pub(crate) struct SipConfig {
     /// for `rport` (RFC 3581; Kamailio's `force_rport`): slots behind NAT only hear
     /// answers sent there. Default true.
     pub(crate) force_rport: bool,
+    /// Most live SIP transactions; a new request beyond it gets 503 (overload). Each
+    /// lives 32 s after its answer on UDP (Timer J = 64*T1), so 4,000 requests/s need
+    /// about 130,000. Default 500000 (about 0.5 GB at the limit).
+    pub(crate) max_transactions: usize,
     /// Key of the stateless digest nonces (at least 16 bytes). Nodes sharing one database
     /// must share it. Unset: generated once and kept in `./var/sip_nonce_secret`.
     pub(crate) nonce_secret: Option<Secret>,
@@ -65,6 +69,7 @@ impl Default for SipConfig {
             t4_ms: DEFAULT_T4_MS,
             user_agent: concat!("VSS/", env!("CARGO_PKG_VERSION")).to_owned(),
             force_rport: true,
+            max_transactions: 500_000,
             nonce_secret: None,
         }
     }
@@ -92,6 +97,9 @@ impl SipConfig {
                     format!("\"{a}\" is listed twice (entries {j} and {i})"),
                 ));
             }
+        }
+        if self.max_transactions < 100 {
+            return Err(v.invalid("sip.max_transactions", "must be at least 100"));
         }
         if let Some(secret) = &self.nonce_secret
             && secret.len() < 16
