@@ -28,6 +28,7 @@ pub(crate) async fn start(
     bound: &[BoundAddr],
     advertised: IpAddr,
     secret: &[u8],
+    demo: bool,
 ) -> anyhow::Result<Started> {
     let url = config.database.url.expose();
     let store = Store::connect(url).await.with_context(|| {
@@ -42,10 +43,26 @@ pub(crate) async fn start(
     let wall = SystemTime::now();
     let mut registrar = Registrar::new(settings(config, bound, advertised), secret, wall)
         .context("registrar settings")?;
-    let slots = store
+    let mut slots = store
         .load_slots()
         .await
         .context("cannot load the provisioned slots")?;
+    if demo {
+        let password = crate::secrets::demo_password()?;
+        if slots.is_empty() {
+            provision_demo(config, &store, wall, &password).await?;
+            slots = store
+                .load_slots()
+                .await
+                .context("cannot load the provisioned slots")?;
+        }
+        tracing::info!(
+            slots = %demo_extensions(config).1,
+            %password,
+            domain = %config.sip.domain,
+            "demo: register a softphone as sip:EXTENSION@DOMAIN with this password"
+        );
+    }
     let report = registrar.set_slots(slots);
     tracing::info!(?report, "slots loaded");
     let purged = store
@@ -107,4 +124,46 @@ fn settings(config: &Config, bound: &[BoundAddr], advertised: IpAddr) -> Registr
         .collect();
     c.qualify = qualify;
     c
+}
+
+/// The demo hubs' extensions, numbered per kind in the order the hubs are listed, and a
+/// description of the ranges for the log.
+fn demo_extensions(config: &Config) -> (Vec<(registrar::Extension, String)>, String) {
+    let mut next: std::collections::HashMap<u16, u16> = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    let mut ranges = Vec::new();
+    for hub in &config.hubs {
+        let first = hub.kind.first_extension();
+        let start = *next.get(&first).unwrap_or(&first);
+        let end = start + hub.slots - 1;
+        out.extend(
+            (start..=end).filter_map(|n| Some((registrar::Extension::new(n)?, hub.name.clone()))),
+        );
+        ranges.push(format!("{start}-{end} ({})", hub.name));
+        next.insert(first, end + 1);
+    }
+    (out, ranges.join(", "))
+}
+
+/// `--demo` with an empty slot table: provision the demo hubs' slots with the demo
+/// password, so that a softphone can register as a slot right away.
+async fn provision_demo(
+    config: &Config,
+    store: &Store,
+    wall: SystemTime,
+    password: &str,
+) -> anyhow::Result<()> {
+    let (extensions, ranges) = demo_extensions(config);
+    let slots: Vec<registrar::Slot> = extensions
+        .into_iter()
+        .map(|(ext, hub)| {
+            registrar::Slot::with_password(ext, Some(hub), &config.sip.domain, password)
+        })
+        .collect();
+    store
+        .provision_slots(&slots, wall)
+        .await
+        .context("cannot provision the demo slots")?;
+    tracing::info!(slots = %ranges, "demo: slots provisioned");
+    Ok(())
 }

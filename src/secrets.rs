@@ -16,6 +16,29 @@ pub(crate) fn load_or_create(name: &str) -> anyhow::Result<Vec<u8>> {
     load_or_create_at(&PathBuf::from(DATA_DIR).join(name))
 }
 
+/// The password of the `--demo` slots: generated once (12 letters and digits, easy to
+/// type into a softphone) and kept in `DATA_DIR/demo_slot_password`.
+pub(crate) fn demo_password() -> anyhow::Result<String> {
+    let path = PathBuf::from(DATA_DIR).join("demo_slot_password");
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => Ok(text.trim().to_owned()),
+        Ok(_) | Err(_) => {
+            let password: String = (0..12)
+                .map(|_| {
+                    char::from(
+                        b"abcdefghijkmnpqrstuvwxyz23456789"[usize::from(rand::random::<u8>() % 32)],
+                    )
+                })
+                .collect();
+            std::fs::create_dir_all(DATA_DIR)
+                .with_context(|| format!("cannot create {DATA_DIR}"))?;
+            std::fs::write(&path, format!("{password}\n"))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok(password)
+        }
+    }
+}
+
 fn load_or_create_at(path: &Path) -> anyhow::Result<Vec<u8>> {
     match std::fs::read_to_string(path) {
         Ok(text) => {

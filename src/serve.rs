@@ -51,7 +51,8 @@ async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
         None => crate::secrets::load_or_create("sip_nonce_secret")?,
     };
     let started =
-        crate::registrar_setup::start(config, transports.bound(), advertised, &secret).await?;
+        crate::registrar_setup::start(config, transports.bound(), advertised, &secret, demo)
+            .await?;
     let cdr = crate::calls::cdr_writer(config).await?;
     let engine: Arc<dyn media::MediaControl> = Arc::new(media.engine.clone());
     let echo: Arc<dyn b2bua::EchoMedia> =
