@@ -590,3 +590,109 @@ fn crossing_reinvites_get_491() {
     );
     assert!(net.try_take_response(a, 200).is_some(), "ours completes");
 }
+
+/// The echo service has no other side: a new offer from the caller (hold, resume, a new
+/// port) goes to the media engine's echo again, and the caller gets 200 with its answer.
+#[test]
+fn echo_call_reoffers_go_to_the_echo() {
+    let mut net = Net::new(base_config());
+    let a = net.add_slot("6001", "10.1.0.1:5060");
+    let call_id = net.invite(a, "9001", Some(&sdp("10.1.0.1", 4000)), &[]);
+    net.take_response(a, 200);
+    let echoes = |net: &Net| {
+        net.media
+            .calls()
+            .iter()
+            .filter(|c| matches!(c, media::testing::FakeCall::Echo(..)))
+            .count()
+    };
+    assert_eq!(echoes(&net), 1);
+
+    // Hold: the echo answers recvonly (RFC 3264 §6.1), through the relay.
+    net.request_in(
+        a,
+        &call_id,
+        Method::Invite,
+        None,
+        Some(&sdp_with("10.1.0.1", 4000, 2, "sendonly")),
+        &[],
+    );
+    let ok = net.take_response(a, 200);
+    let text = String::from_utf8_lossy(&ok.body).into_owned();
+    assert!(text.contains("a=recvonly"), "hold answered: {text}");
+    assert!(text.contains("192.0.2.1"), "still the relay: {text}");
+    assert!(text.contains("o=- "), "our own o= line: {text}");
+    assert_eq!(echoes(&net), 2, "the hold went to the echo");
+
+    // Resume, from another port.
+    net.request_in(
+        a,
+        &call_id,
+        Method::Invite,
+        None,
+        Some(&sdp_with("10.1.0.1", 4100, 3, "sendrecv")),
+        &[],
+    );
+    let ok = net.take_response(a, 200);
+    assert!(String::from_utf8_lossy(&ok.body).contains("a=sendrecv"));
+    assert_eq!(echoes(&net), 3);
+
+    // A refresh with the same version is answered without the media engine.
+    net.request_in(
+        a,
+        &call_id,
+        Method::Invite,
+        None,
+        Some(&sdp_with("10.1.0.1", 4100, 3, "sendrecv")),
+        &[],
+    );
+    net.take_response(a, 200);
+    assert_eq!(echoes(&net), 3);
+
+    // UPDATE with a new offer goes to the echo as well.
+    net.request_in(
+        a,
+        &call_id,
+        Method::Update,
+        None,
+        Some(&sdp_with("10.1.0.1", 4100, 4, "sendonly")),
+        &[],
+    );
+    let ok = net.take_response(a, 200);
+    assert!(String::from_utf8_lossy(&ok.body).contains("a=recvonly"));
+    assert_eq!(echoes(&net), 4);
+
+    // A media engine that refuses the new offer: 488, and the call goes on.
+    net.media.fail_next("test");
+    net.request_in(
+        a,
+        &call_id,
+        Method::Invite,
+        None,
+        Some(&sdp_with("10.1.0.1", 4100, 5, "sendrecv")),
+        &[],
+    );
+    assert!(net.try_take_response(a, 488).is_some());
+    assert!(
+        net.ended().is_empty(),
+        "the call survives a refused re-offer"
+    );
+
+    // INFO has nobody to go to: 200, not a 481 that would end the caller's dialog.
+    net.request_in(
+        a,
+        &call_id,
+        Method::Info,
+        Some("application/dtmf-relay"),
+        Some("Signal=5\r\nDuration=160\r\n"),
+        &[],
+    );
+    assert!(net.try_take_response(a, 200).is_some());
+    assert!(net.ended().is_empty());
+
+    net.bye(a, &call_id);
+    assert!(net.try_take_response(a, 200).is_some());
+    let e = net.ended()[0];
+    assert_eq!(e.disposition, Disposition::Answered);
+    assert!(media::MediaControl::list(&*net.media).is_empty());
+}

@@ -268,6 +268,9 @@ pub(crate) struct Call {
     /// not its signalling address); otherwise media goes to the address its SIP came
     /// from until the relay latches (a slot behind NAT writes a private `c=`).
     pub(crate) trusted: [bool; 2],
+    /// The echo service answered A: there is no B side, and A's new offers go to the
+    /// media engine's echo.
+    pub(crate) echo: bool,
 }
 
 impl Call {
@@ -302,6 +305,7 @@ impl Call {
             token: None,
             a_timer: crate::sip::session_timer::UasOutcome::None,
             trusted: [false, false],
+            echo: false,
         }
     }
 

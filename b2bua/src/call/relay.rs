@@ -1,6 +1,6 @@
 //! Requests inside an established call: re-INVITE and UPDATE (new offers go through the
-//! media engine to the other side; refreshes with an unchanged description are answered
-//! at this leg), INFO (relayed, e.g. SIP INFO DTMF), OPTIONS, PRACK, and our own session
+//! media engine to the other side, or on an echo call to the echo again; refreshes with
+//! an unchanged description are answered at this leg), INFO (relayed, e.g. SIP INFO DTMF), OPTIONS, PRACK, and our own session
 //! refreshes (RFC 4028).
 
 use bytes::Bytes;
@@ -139,6 +139,9 @@ impl Call {
     /// A re-INVITE or UPDATE: a refresh (no SDP, or the same version) is answered here;
     /// a new offer goes through the media engine to the other side.
     fn on_offer_request(&mut self, cx: &mut Cx<'_>, side: Side, key: ServerKey, request: Request) {
+        if self.echo {
+            return self.on_echo_offer(cx, side, key, request);
+        }
         let is_invite = request.method == Method::Invite;
         let other = side.other();
         let (busy_here, busy_there) = match (self.leg(side), self.leg(other)) {
@@ -162,17 +165,9 @@ impl Call {
             self.owner.respond(cx, &key, r);
             return;
         }
-        let timer = uas_negotiate(&request.headers, Self::policy(cx));
-        if let UasOutcome::TooSmall(min) = timer {
-            let mut r =
-                cx.core
-                    .locals
-                    .response(&request, StatusCode::SESSION_INTERVAL_TOO_SMALL, "");
-            r.headers
-                .push(HeaderName::MinSe, Bytes::from(min.to_string()));
-            self.owner.respond(cx, &key, r);
+        let Some(timer) = self.negotiate_timer(cx, &key, &request) else {
             return;
-        }
+        };
         let sdp = sdp_body(&request.headers, &request.body);
         let unchanged = match (&sdp, self.leg_mut(side)) {
             (Some(s), Some(leg)) => leg.note_remote_sdp(s),
@@ -264,6 +259,97 @@ impl Call {
         });
     }
 
+    /// The session timer of a re-INVITE or UPDATE (RFC 4028 §9); `None` when it asked for
+    /// too short an interval and has been answered 422 with our Min-SE.
+    fn negotiate_timer(
+        &self,
+        cx: &mut Cx<'_>,
+        key: &ServerKey,
+        request: &Request,
+    ) -> Option<UasOutcome> {
+        let timer = uas_negotiate(&request.headers, Self::policy(cx));
+        if let UasOutcome::TooSmall(min) = timer {
+            let mut r =
+                cx.core
+                    .locals
+                    .response(request, StatusCode::SESSION_INTERVAL_TOO_SMALL, "");
+            r.headers
+                .push(HeaderName::MinSe, Bytes::from(min.to_string()));
+            self.owner.respond(cx, key, r);
+            return None;
+        }
+        Some(timer)
+    }
+
+    /// A re-INVITE or UPDATE of the caller of the echo service, which has no other side:
+    /// a new offer (hold, resume, another port or codec) goes to the media engine's echo
+    /// again, which updates the session in place, and its answer goes back in our 200.
+    fn on_echo_offer(&mut self, cx: &mut Cx<'_>, side: Side, key: ServerKey, request: Request) {
+        let is_invite = request.method == Method::Invite;
+        if is_invite && self.leg(side).is_some_and(|l| l.invite_out) {
+            // RFC 3261 §14.2: our own refresh re-INVITE is pending.
+            let r = cx
+                .core
+                .locals
+                .response(&request, StatusCode::REQUEST_PENDING, "");
+            self.owner.respond(cx, &key, r);
+            return;
+        }
+        let Some(timer) = self.negotiate_timer(cx, &key, &request) else {
+            return;
+        };
+        let sdp = sdp_body(&request.headers, &request.body);
+        let Some(sdp) = sdp else {
+            return self.answer_locally(cx, side, key, &request, timer, true);
+        };
+        let Some(leg) = self.leg_mut(side) else {
+            return self.respond_simple(cx, &key, &request, StatusCode::CALL_DOES_NOT_EXIST);
+        };
+        let before = leg.remote_origin.clone();
+        if leg.note_remote_sdp(&sdp) {
+            return self.answer_locally(cx, side, key, &request, timer, false);
+        }
+        let mut opts = self.sdp_opts(side);
+        opts.record = self.info.record;
+        let answer = match &cx.core.echo {
+            Some(echo) => echo.echo(&self.media_id(), self.tag(side), &sdp, &opts),
+            None => Err(media::MediaError::NotAcceptable("no echo support")),
+        };
+        let answer = match answer {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::info!(call = %self.id, error = %e, "echo re-offer refused by the media engine");
+                // The refused offer did not take effect: the next one with its version
+                // is new, not a refresh.
+                if let Some(leg) = self.leg_mut(side) {
+                    leg.remote_origin = before;
+                }
+                return self.respond_simple(cx, &key, &request, StatusCode::NOT_ACCEPTABLE_HERE);
+            }
+        };
+        if let Some(c) = crate::sip::sdp::first_audio_codec(&sdp) {
+            self.codec = Some(c);
+        }
+        let Some(leg) = self.leg_mut(side) else {
+            return;
+        };
+        let mut ok = cx
+            .core
+            .locals
+            .dialog_response(&request, StatusCode::OK, "", &leg.contact);
+        ok.set_body("application/sdp", leg.outgoing_sdp(&answer));
+        Self::apply_timer_headers(&mut ok, &timer);
+        if let UasOutcome::Timer { timer: t, .. } = timer {
+            leg.timer = Some(t);
+        }
+        if is_invite {
+            // Kept for its ACK, like a re-INVITE answered locally.
+            self.owner.track(cx, key, ServerRole::Local { side });
+        }
+        self.owner.respond(cx, &key, ok);
+        self.arm_session_timer(cx, side);
+    }
+
     /// Answer a refresh at this leg: 200 with the description we sent last (an answer
     /// that did not change, or an offer when the request had none).
     fn answer_locally(
@@ -319,6 +405,11 @@ impl Call {
 
     /// INFO (RFC 6086), e.g. DTMF: the payload goes to the other side, its answer back.
     fn relay_info(&mut self, cx: &mut Cx<'_>, side: Side, key: ServerKey, request: Request) {
+        if self.echo {
+            // Nobody to relay it to; a 481 would tell the caller its dialog is gone
+            // (RFC 3261 §12.2.1.2). The echo returns RTP DTMF (RFC 4733) by itself.
+            return self.respond_simple(cx, &key, &request, StatusCode::OK);
+        }
         let other = side.other();
         let id = self.next_relay;
         self.next_relay += 1;

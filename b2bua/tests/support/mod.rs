@@ -66,7 +66,7 @@ impl Locator for TestLocator {
     }
 }
 
-/// Echo over the fake: the relay's SDP for the leg itself.
+/// Echo over the fake: what `MediaEngine::echo` answers, without sockets.
 pub struct FakeEcho(pub Arc<FakeMedia>);
 
 impl EchoMedia for FakeEcho {
@@ -77,7 +77,7 @@ impl EchoMedia for FakeEcho {
         offer: &[u8],
         opts: &SdpOptions,
     ) -> Result<Bytes, MediaError> {
-        self.0.offer(call_id, tag, offer, opts)
+        self.0.echo(call_id, tag, offer, opts)
     }
 }
 
