@@ -24,7 +24,8 @@ use socket2::SockRef;
 
 use crate::ng::NgClient;
 use crate::ng::bencode::{Value, dict};
-use crate::relay::sys::{Batch, Epoll};
+use crate::relay::batch::Batch;
+use crate::relay::sys::Epoll;
 use crate::rtp::write_header;
 
 const MAGIC: &[u8; 4] = b"VSSL";
@@ -452,7 +453,7 @@ fn receive(
                     hist[bucket] += 1;
                     delivered.fetch_add(1, Ordering::Relaxed);
                 }
-                if got < crate::relay::sys::BATCH {
+                if got < crate::relay::batch::BATCH {
                     break;
                 }
             }

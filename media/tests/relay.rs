@@ -431,3 +431,77 @@ fn rtcp_is_relayed_and_sr_rr_give_loss_jitter_and_rtt() {
     assert_eq!(st.streams[0].legs[0].latched_rtcp, Some(a_rtcp.addr()));
     e.delete("rtcp-1").unwrap();
 }
+
+/// After a leg latches, its peer's packets take a second socket on the same port,
+/// connected to the peer. A signalled move must close that socket, so the old address
+/// is a stranger again (dropped and counted, never silently swallowed), and deleting the
+/// call must close every socket on the port, or the port could not be bound again.
+#[test]
+fn a_move_closes_the_fast_path_and_delete_frees_every_port() {
+    let (e, _rx, _dir) = engine(31510..=31519, |_| {});
+    let (a, a2, b) = (Endpoint::new(), Endpoint::new(), Endpoint::new());
+    let o = SdpOptions::default();
+    let to_b = e
+        .offer(
+            "call-6",
+            "ta",
+            sdp("127.0.0.1", a.port(), "").as_bytes(),
+            &o,
+        )
+        .unwrap();
+    let to_a = e
+        .answer(
+            "call-6",
+            "ta",
+            "tb",
+            sdp("127.0.0.1", b.port(), "").as_bytes(),
+            &o,
+        )
+        .unwrap();
+    let (relay_for_a, relay_for_b) = (relay_addr(&to_a), relay_addr(&to_b));
+    // Both legs latch; the later packets go through the connected sockets both ways.
+    for i in 0..10u16 {
+        a.send(
+            relay_for_a,
+            &rtp(0, i, 160 * u32::from(i), 1, &[i as u8; 160]),
+        );
+        assert_eq!(b.recv().expect("A to B").0[12], i as u8);
+        b.send(
+            relay_for_b,
+            &rtp(0, i, 160 * u32::from(i), 2, &[i as u8; 160]),
+        );
+        let (got, from) = a.recv().expect("B to A");
+        assert_eq!((got[12], from), (i as u8, relay_for_a));
+    }
+    // A moves to a2 (re-INVITE): B's media follows the signalled address, then a2 latches.
+    e.offer(
+        "call-6",
+        "ta",
+        sdp("127.0.0.1", a2.port(), "").as_bytes(),
+        &o,
+    )
+    .unwrap();
+    b.send(relay_for_b, &rtp(0, 10, 1600, 2, &[10; 160]));
+    assert_eq!(a2.recv().expect("to the signalled address").0[12], 10);
+    a2.send(relay_for_a, &rtp(0, 100, 0, 3, &[0xa2; 160]));
+    assert_eq!(b.recv().expect("the new address latched").0[12], 0xa2);
+    b.send(relay_for_b, &rtp(0, 11, 1760, 2, &[11; 160]));
+    let (got, from) = a2.recv().expect("B to the new address");
+    assert_eq!((got[12], from), (11, relay_for_a));
+    assert!(a.recv_quick().is_none(), "nothing for the old address");
+    // The old address is a stranger now.
+    for i in 0..3u16 {
+        a.send(relay_for_a, &rtp(0, 20 + i, 0, 1, &[0xee; 160]));
+    }
+    assert!(
+        b.recv_quick().is_none(),
+        "the old address's media must not reach B"
+    );
+    let st = e.stats("call-6").unwrap();
+    assert_eq!(st.streams[0].legs[0].dropped_foreign, 3);
+    assert_eq!(st.streams[0].legs[0].latched_rtp, Some(a2.addr()));
+    e.delete("call-6").unwrap();
+    for port in [relay_for_a, relay_for_b] {
+        std::net::UdpSocket::bind(port).expect("no socket of the deleted call holds its port");
+    }
+}

@@ -1,6 +1,7 @@
 //! The RTP/RTCP relay: per-call forwarding state ([`session`]; two legs relayed, or one
 //! echoed back) driven by a few worker threads over batched socket I/O.
 
+pub(crate) mod batch;
 pub mod codec;
 #[cfg(test)]
 mod echo_tests;

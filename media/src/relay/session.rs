@@ -353,6 +353,11 @@ impl RelaySession {
         }
     }
 
+    /// The address `leg` latched onto for `channel` of `stream`, if it has.
+    pub fn latched(&self, stream: usize, leg: Leg, channel: Channel) -> Option<SocketAddr> {
+        self.streams.get(stream)?.legs[leg.index()].latched[channel.index()]
+    }
+
     /// Checks media timeouts; events are read with [`poll_event`](Self::poll_event).
     pub fn handle_timeout(&mut self, now: Instant) {
         for (i, st) in self.streams.iter_mut().enumerate() {

@@ -2,14 +2,15 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read as _, Write as _};
-use std::net::UdpSocket;
-use std::os::fd::{AsRawFd, RawFd};
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::time::{Duration, Instant};
 
+use super::batch::{BATCH, Batch};
 use super::session::{RelaySession, Verdict};
-use super::sys::{BATCH, Batch, Epoll};
+use super::sys::{Epoll, connected_twin};
 use crate::control::{Channel, Leg, MediaEvent, StreamStats};
 use crate::recording::RecordingTap;
 
@@ -136,13 +137,28 @@ struct SocketEntry {
     stream: usize,
     leg: Leg,
     channel: Channel,
+    /// For a twin: the latched peer it is connected to.
+    peer: Option<SocketAddr>,
+}
+
+/// The sockets of one leg's channel, as epoll tokens.
+#[derive(Debug, Clone, Copy, Default)]
+struct LegSockets {
+    /// The socket bound to the leg's port: receives everything until the leg latches,
+    /// and afterwards whatever does not come from the latched address.
+    bound: Option<usize>,
+    /// The RTP socket connected to the latched address (see [`connected_twin`]): the
+    /// fast path for the peer's packets both ways.
+    twin: Option<usize>,
+    /// The address a twin could not be made for (no second attempt per packet).
+    twin_failed: Option<SocketAddr>,
 }
 
 struct WorkerSession {
     key: u64,
     relay: Box<RelaySession>,
-    /// fds[stream][leg][channel]
-    fds: Vec<[[Option<RawFd>; 2]; 2]>,
+    /// socks[stream][leg][channel]
+    socks: Vec<[[LegSockets; 2]; 2]>,
     tokens: Vec<usize>,
 }
 
@@ -233,11 +249,16 @@ impl Worker {
         let Some(Some(sess)) = self.sessions.get_mut(slot) else {
             return;
         };
-        // The other leg's socket when relaying; this very socket when echoing.
-        let out_fd = sess
-            .fds
+        // The other leg's sockets when relaying; this very leg's when echoing.
+        let out = sess
+            .socks
             .get(stream)
-            .and_then(|f| f[sess.relay.output_leg(leg).index()][channel.index()]);
+            .map(|s| s[sess.relay.output_leg(leg).index()][channel.index()])
+            .unwrap_or_default();
+        let out_bound = out.bound.and_then(|t| self.sockets.get(t)?.as_ref());
+        let out_twin = out.twin.and_then(|t| self.sockets.get(t)?.as_ref());
+        let out_bound = out_bound.map(|e| e.socket.as_raw_fd());
+        let out_twin = out_twin.and_then(|e| Some((e.socket.as_raw_fd(), e.peer?)));
         // Edge-triggered epoll: read until a round comes back short of a full batch. A
         // busy socket gets at most a few rounds before the others are served, since at
         // most the datagrams queued by now are read.
@@ -250,28 +271,33 @@ impl Worker {
                 }
             };
             let mut any = false;
+            // Whether every forwarded datagram goes to the peer the twin is connected to.
+            let mut to_twin = out_twin.is_some();
             for i in 0..n.min(BATCH) {
                 let Some((data, src)) = batch.datagram(i) else {
                     continue;
                 };
-                match sess
+                let dst = match sess
                     .relay
                     .handle_packet(now, stream, leg, channel, src, data)
                 {
-                    Verdict::Forward(dst) => {
-                        batch.set_dest(i, dst);
-                        any = true;
-                    }
+                    Verdict::Forward(dst) => dst,
                     Verdict::Reflect { dst, ssrc } => {
                         batch.set_ssrc(i, ssrc);
-                        batch.set_dest(i, dst);
-                        any = true;
+                        dst
                     }
-                    Verdict::Drop(_) => {}
-                }
+                    Verdict::Drop(_) => continue,
+                };
+                batch.set_dest(i, dst);
+                to_twin &= out_twin.map(|(_, peer)| peer) == Some(dst);
+                any = true;
             }
-            if any && let Some(out) = out_fd {
-                batch.send(out);
+            if any {
+                match (out_twin, out_bound) {
+                    (Some((twin, _)), _) if to_twin => batch.send_connected(twin),
+                    (_, Some(bound)) => batch.send(bound),
+                    _ => 0,
+                };
             }
             if n < BATCH {
                 break;
@@ -282,7 +308,83 @@ impl Worker {
                 self.backlog.push(token);
             }
         }
+        if channel == Channel::Rtp {
+            self.follow_latch(slot, stream, leg);
+        }
         self.flush_events(slot);
+    }
+
+    /// Keeps a leg's RTP twin connected to the address the leg latched onto: made when
+    /// the leg latches, closed when a signalled change forgets the address.
+    ///
+    /// RTCP keeps only its bound socket: at one packet every few seconds per leg the
+    /// twin would cost a descriptor and save nothing measurable.
+    fn follow_latch(&mut self, slot: usize, stream: usize, leg: Leg) {
+        let Some(Some(sess)) = self.sessions.get_mut(slot) else {
+            return;
+        };
+        let latched = sess.relay.latched(stream, leg, Channel::Rtp);
+        let Some(ls) = sess
+            .socks
+            .get_mut(stream)
+            .map(|s| &mut s[leg.index()][Channel::Rtp.index()])
+        else {
+            return;
+        };
+        let current = ls.twin.and_then(|t| self.sockets.get(t)?.as_ref()?.peer);
+        if current == latched || (ls.twin.is_none() && ls.twin_failed == latched) {
+            return;
+        }
+        if let Some(old) = ls.twin.take() {
+            if let Some(entry) = self.sockets.get_mut(old).and_then(Option::take) {
+                let _ = self.epoll.remove(entry.socket.as_raw_fd());
+                self.free_tokens.push(old);
+            }
+            sess.tokens.retain(|t| *t != old);
+        }
+        ls.twin_failed = None;
+        let Some(peer) = latched else { return };
+        let Some(base) = ls
+            .bound
+            .and_then(|t| self.sockets.get(t)?.as_ref())
+            .map(|e| &e.socket)
+        else {
+            return;
+        };
+        let made = connected_twin(base, peer).and_then(|socket| {
+            let token = self.free_tokens.pop().unwrap_or(self.sockets.len());
+            if let Err(e) = self.epoll.add(socket.as_raw_fd(), token as u64) {
+                if token < self.sockets.len() {
+                    self.free_tokens.push(token);
+                }
+                return Err(e);
+            }
+            let entry = SocketEntry {
+                socket,
+                slot,
+                stream,
+                leg,
+                channel: Channel::Rtp,
+                peer: Some(peer),
+            };
+            if token == self.sockets.len() {
+                self.sockets.push(Some(entry));
+            } else {
+                self.sockets[token] = Some(entry);
+            }
+            Ok(token)
+        });
+        match made {
+            Ok(token) => {
+                ls.twin = Some(token);
+                sess.tokens.push(token);
+            }
+            Err(e) => {
+                // The bound socket carries on alone: correct, only a little dearer.
+                tracing::debug!(error = %e, %peer, "no connected socket for a latched leg");
+                ls.twin_failed = Some(peer);
+            }
+        }
     }
 
     fn flush_events(&mut self, slot: usize) {
@@ -327,7 +429,7 @@ impl Worker {
                 let ws = WorkerSession {
                     key,
                     relay: session,
-                    fds: Vec::new(),
+                    socks: Vec::new(),
                     tokens: Vec::new(),
                 };
                 let slot = match self.free_slots.pop() {
@@ -365,6 +467,7 @@ impl Worker {
                         stream,
                         leg,
                         channel,
+                        peer: None,
                     };
                     if token == self.sockets.len() {
                         self.sockets.push(Some(entry));
@@ -372,10 +475,10 @@ impl Worker {
                         self.sockets[token] = Some(entry);
                     }
                     if let Some(Some(s)) = self.sessions.get_mut(slot) {
-                        while s.fds.len() <= stream {
-                            s.fds.push([[None; 2]; 2]);
+                        while s.socks.len() <= stream {
+                            s.socks.push(Default::default());
                         }
-                        s.fds[stream][leg.index()][channel.index()] = Some(fd);
+                        s.socks[stream][leg.index()][channel.index()].bound = Some(token);
                         s.tokens.push(token);
                     }
                 }
@@ -388,9 +491,13 @@ impl Worker {
                 relatch,
                 tag,
             } => {
-                if let Some(s) = self.session_mut(key) {
+                if let Some(&slot) = self.keys.get(&key)
+                    && let Some(Some(s)) = self.sessions.get_mut(slot)
+                {
                     s.relay.set_tag(leg, tag);
                     s.relay.update_leg(now, stream, leg, *cfg, relatch);
+                    // A forgotten address closes the twin connected to it.
+                    self.follow_latch(slot, stream, leg);
                 }
             }
             Command::SetRecording { key, tap } => {
