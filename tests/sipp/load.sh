@@ -8,7 +8,12 @@
 #       creates its binding; the later ones refresh it. Prints registrations per second
 #       achieved, failures, and the server's CPU time (user + system, from /proc) per
 #       10,000 registrations and per registration.
-#   tests/sipp/load.sh calls ...       not yet (it comes with the B2BUA).
+#   tests/sipp/load.sh calls RATE COUNT
+#       The B2BUA's call load (load_calls.sh, which this hands over to): COUNT calls
+#       INVITE to BYE at RATE per second, slot → carrier with proxy authentication and
+#       carrier → slot without, then calls held at once for memory per call. Prints
+#       calls per second, failed calls, and the server's CPU seconds per 1,000 calls.
+#       Its own environment (LOAD_AUTH, LOAD_HOLD_MS, LOAD_MEM, ...): see its header.
 #
 # Environment: VSS_BIN (default target/release/vss; build it with
 # `cargo build --release -p vss`), LOAD_DB=sqlite|postgres (default sqlite; postgres uses a
@@ -26,8 +31,9 @@ usage() {
 usage: tests/sipp/load.sh register RATE COUNT
          COUNT digest-authenticated registrations at RATE per second against a release
          `vss serve` (VSS_BIN, default target/release/vss); LOAD_DB=sqlite|postgres.
-       tests/sipp/load.sh calls ...
-         not yet: call load comes with the B2BUA.
+       tests/sipp/load.sh calls RATE COUNT
+         COUNT calls (INVITE to BYE) at RATE per second through the B2BUA, with and
+         without proxy authentication, and memory per active call: load_calls.sh.
 USAGE
   exit 2
 }
@@ -36,8 +42,8 @@ mode=${1:-}
 case "$mode" in
   register) ;;
   calls)
-    echo "load.sh: calls: not yet (the B2BUA's call load test comes later)" >&2
-    exit 2
+    shift
+    exec bash "$here/load_calls.sh" "$@"
     ;;
   *) usage ;;
 esac
