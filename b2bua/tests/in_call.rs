@@ -696,3 +696,27 @@ fn echo_call_reoffers_go_to_the_echo() {
     assert_eq!(e.disposition, Disposition::Answered);
     assert!(media::MediaControl::list(&*net.media).is_empty());
 }
+
+/// RFC 3261 §13.2.2.4: a retransmitted 2xx (our ACK was lost) gets the same ACK again,
+/// which the callee absorbs as a retransmission rather than taking for a second ACK.
+#[test]
+fn a_retransmitted_2xx_gets_the_same_ack() {
+    let mut net = Net::new(base_config());
+    let a = net.add_slot("6001", "10.1.0.1:5060");
+    let b = net.add_slot("6002", "10.1.0.2:5060");
+    net.invite(a, "6002", Some(&sdp("10.1.0.1", 4000)), &[]);
+    let (key, inv) = net.take_request(b, Method::Invite);
+    // Everything to the callee is lost from here: its 200 is retransmitted.
+    let b_addr = net.uas[b].addr;
+    net.black_holes.push(b_addr);
+    net.answer(b, key, &inv, 200, Some(&sdp("10.1.0.2", 5000)));
+    net.advance(Duration::from_millis(1600));
+    let acks = net.wire_to(b, "ACK");
+    assert!(acks.len() >= 2, "every 2xx is acknowledged: {}", acks.len());
+    assert!(
+        acks.iter().all(|w| w.bytes == acks[0].bytes),
+        "the same ACK each time:\n{}\n{}",
+        acks[0].text(),
+        acks[1].text()
+    );
+}

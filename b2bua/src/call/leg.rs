@@ -37,6 +37,9 @@ pub(crate) struct Leg {
     /// The body of the ACK we sent for the initial 2xx (an answer to a 2xx offer), for
     /// the ACK sent again when the 2xx is retransmitted.
     ack_body: Option<Bytes>,
+    /// That ACK's Via branch: the ACK sent again is the same request (RFC 3261
+    /// §13.2.2.4), which the peer takes for a retransmission, not for a second ACK.
+    ack_branch: Option<String>,
     /// We answered a re-INVITE without SDP with an offer: its ACK carries the answer.
     pub(crate) awaiting_ack_answer: bool,
     /// The peer refused UPDATE (405/501): refresh with re-INVITE.
@@ -58,6 +61,7 @@ impl Leg {
             invite_in: false,
             refreshing: false,
             ack_body: None,
+            ack_branch: None,
             awaiting_ack_answer: false,
             update_refused: false,
         }
@@ -118,22 +122,43 @@ impl Leg {
         response: &Response,
         sdp: Option<Bytes>,
     ) -> Result<(), BuildError> {
-        let mut ack = self.dialog.create_ack(response)?;
         let branch = cx.core.rng.branch();
-        cx.core.locals.stamp_via(&mut ack, &self.peer, &branch)?;
-        if let Some(sdp) = &sdp {
+        self.send_ack(cx, response, sdp.as_ref(), &branch)?;
+        self.ack_body = sdp;
+        self.ack_branch = Some(branch);
+        Ok(())
+    }
+
+    fn send_ack(
+        &mut self,
+        cx: &mut Cx<'_>,
+        response: &Response,
+        sdp: Option<&Bytes>,
+        branch: &str,
+    ) -> Result<(), BuildError> {
+        let mut ack = self.dialog.create_ack(response)?;
+        cx.core.locals.stamp_via(&mut ack, &self.peer, branch)?;
+        if let Some(sdp) = sdp {
             ack.set_body("application/sdp", sdp.clone());
         }
         cx.layer.send_stateless(self.peer, Message::Request(ack));
-        self.ack_body = sdp;
         Ok(())
     }
 
     /// ACK a retransmission of the initial 2xx again (§13.2.2.4: every 2xx gets one;
-    /// ours was lost), with the same answer.
+    /// ours was lost or late): the same ACK, with the same branch and answer.
     pub(crate) fn ack_again(&mut self, cx: &mut Cx<'_>, response: &Response) {
-        let body = self.ack_body.clone();
-        if let Err(e) = self.ack(cx, response, body) {
+        let sent = match &self.ack_branch {
+            Some(branch) => {
+                let (body, branch) = (self.ack_body.clone(), branch.clone());
+                self.send_ack(cx, response, body.as_ref(), &branch)
+            }
+            None => {
+                let body = self.ack_body.clone();
+                self.ack(cx, response, body)
+            }
+        };
+        if let Err(e) = sent {
             tracing::debug!(error = %e, "ACK not sent again");
         }
     }
