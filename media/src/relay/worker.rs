@@ -259,6 +259,10 @@ impl Worker {
         let out_twin = out.twin.and_then(|t| self.sockets.get(t)?.as_ref());
         let out_bound = out_bound.map(|e| e.socket.as_raw_fd());
         let out_twin = out_twin.and_then(|e| Some((e.socket.as_raw_fd(), e.peer?)));
+        // Only a packet that latches the leg changes what its twin must be connected to
+        // (a signalled move is handled where it is applied): compare, rather than look up
+        // the twin's state for every packet.
+        let latched_before = sess.relay.latched(stream, leg, channel);
         // Edge-triggered epoll: read until a round comes back short of a full batch. A
         // busy socket gets at most a few rounds before the others are served, since at
         // most the datagrams queued by now are read.
@@ -308,7 +312,7 @@ impl Worker {
                 self.backlog.push(token);
             }
         }
-        if channel == Channel::Rtp {
+        if channel == Channel::Rtp && sess.relay.latched(stream, leg, channel) != latched_before {
             self.follow_latch(slot, stream, leg);
         }
         self.flush_events(slot);
