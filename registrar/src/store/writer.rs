@@ -173,11 +173,17 @@ impl Writer {
         }
     }
 
+    /// While changes wait for their batch, the channel is not watched: the task sleeps
+    /// until the batch is due and then takes everything queued meanwhile. The registrar's
+    /// sends then wake nobody, and the task runs once per batch instead of once per
+    /// change (a cross-thread wake-up per REGISTER was a tenth of its cost). While writes
+    /// are failing the channel is watched, so that a flush retries at once.
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
         loop {
             let deadline = self.next_attempt.filter(|_| !self.pending.is_empty());
+            let listen = deadline.is_none() || self.failing;
             tokio::select! {
-                msg = rx.recv() => {
+                msg = rx.recv(), if listen => {
                     let Some(msg) = msg else {
                         // Every sender is gone: one last attempt.
                         let _ = self.write_all_once().await;
@@ -188,24 +194,45 @@ impl Writer {
                         let _ = done.send(result);
                         return;
                     }
-                    // Take what else is queued before deciding when to write.
-                    while let Ok(msg) = rx.try_recv() {
-                        if let Some(done) = self.take(msg) {
-                            let result = self.write_all_once().await;
-                            let _ = done.send(result);
-                            return;
-                        }
+                    if self.drain(&mut rx).await {
+                        return;
                     }
                     metrics::store_pending(self.pending.len());
                 }
                 _ = sleep_until(deadline), if deadline.is_some() => {
-                    // A failure is logged and retried inside.
-                    let _ = self.write_batch().await;
+                    if self.drain(&mut rx).await {
+                        return;
+                    }
+                    if self.next_attempt.is_some_and(|t| t <= Instant::now()) {
+                        // A failure is logged and retried inside.
+                        let _ = self.write_batch().await;
+                    }
                 }
             }
             if self.pending.is_empty() {
                 for w in self.waiters.drain(..) {
                     let _ = w.send(Ok(()));
+                }
+            }
+        }
+    }
+
+    /// Takes everything queued; true when a shutdown was among it (and has been done).
+    async fn drain(&mut self, rx: &mut mpsc::UnboundedReceiver<Msg>) -> bool {
+        loop {
+            match rx.try_recv() {
+                Ok(msg) => {
+                    if let Some(done) = self.take(msg) {
+                        let result = self.write_all_once().await;
+                        let _ = done.send(result);
+                        return true;
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Empty) => return false,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    // Every sender is gone: one last attempt.
+                    let _ = self.write_all_once().await;
+                    return true;
                 }
             }
         }
