@@ -21,13 +21,59 @@ pub(crate) fn run(config: &Config, demo: bool) -> anyhow::Result<()> {
         .thread_name("vss")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config, demo))
+    let sip = SipThread::start().context("cannot start the SIP thread")?;
+    let result = runtime.block_on(serve(config, demo, sip.handle.clone()));
+    sip.stop();
+    result
 }
 
-async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
+/// The SIP core's own thread: a current-thread runtime that runs the core task (the
+/// transaction layer, the registrar, the B2BUA) and the UDP receivers together. A
+/// datagram is then read, handled and answered without crossing threads: no futex
+/// wake-up per message, and one `epoll_wait` per burst for both sides. Everything that
+/// may block or is heavy per connection (databases, CDR journal, TCP/TLS) stays on the
+/// multi-threaded runtime; the media engine has threads of its own.
+struct SipThread {
+    handle: tokio::runtime::Handle,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl SipThread {
+    fn start() -> anyhow::Result<SipThread> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("vss-sip".into())
+            .spawn(move || {
+                // Spawned tasks run while this thread is inside block_on.
+                runtime.block_on(async {
+                    let _ = stopped.await;
+                });
+            })?;
+        Ok(SipThread {
+            handle,
+            stop,
+            thread,
+        })
+    }
+
+    /// Ends the thread; tasks still on it (the UDP receivers) are dropped.
+    fn stop(self) {
+        let _ = self.stop.send(());
+        if self.thread.join().is_err() {
+            tracing::error!("the SIP thread panicked");
+        }
+    }
+}
+
+async fn serve(config: &Config, demo: bool, sip: tokio::runtime::Handle) -> anyhow::Result<()> {
     tracing::info!(version = env!("CARGO_PKG_VERSION"), demo, domain = %config.sip.domain, "vss starting");
     let (transports, inbound) =
-        Transports::bind(&config.sip, StreamLimits::default(), INBOUND_QUEUE)
+        Transports::bind(&config.sip, StreamLimits::default(), INBOUND_QUEUE, &sip)
             .await
             .context("cannot open the SIP sockets")?;
     let layer_config = TransactionConfig {
@@ -76,7 +122,7 @@ async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
     let (core, receivers) = SipCore::new(layer, transports, &config.sip.user_agent, modules);
     let (stop_tx, stop_rx) = watch::channel(false);
     let grace = Duration::from_secs(config.b2bua.shutdown_grace_s);
-    let core_task = tokio::spawn(core.run(inbound, receivers, stop_rx, Shutdown { grace }));
+    let core_task = sip.spawn(core.run(inbound, receivers, stop_rx, Shutdown { grace }));
     tracing::info!("vss ready");
 
     shutdown_signal().await;

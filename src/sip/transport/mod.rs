@@ -1,11 +1,17 @@
 //! The SIP transports of `vss serve`: UDP, TCP and TLS sockets feeding the sans-IO core.
 //!
-//! Receive tasks parse what arrives (so parsing runs on every core) and hand whole
-//! messages to the SIP core task through one bounded channel; anything that fails to
-//! parse is answered right there (400/505/513, RFC 3261 §18.3; nothing for responses)
-//! and never reaches the core. The core sends through [`Transports::send`], which never
-//! blocks: UDP datagrams go out at once, stream messages are queued to the connection's
-//! writer task.
+//! Receive tasks parse what arrives and hand whole messages to the SIP core task through
+//! one bounded channel; anything that fails to parse is answered right there
+//! (400/505/513, RFC 3261 §18.3; nothing for responses) and never reaches the core. The
+//! core sends through [`Transports::send`], which never blocks: UDP datagrams go out at
+//! once, stream messages are queued to the connection's writer task.
+//!
+//! The UDP receivers run on the runtime given to [`Transports::bind`], which `vss serve`
+//! makes the SIP core's own single thread: a datagram is then read, parsed, handled and
+//! answered on one thread, with no cross-thread wake-up (futex) per message, and one
+//! `epoll_wait` per burst instead of one per side. TCP and TLS connections, whose
+//! reads and TLS work are heavier and per connection, stay on the calling
+//! (multi-threaded) runtime and reach the core through the same channel.
 //!
 //! A [`Peer`]'s `connection` names where an answer must go back: for TCP/TLS it is the
 //! connection's id; for UDP it is the index of the listening socket the request came in
@@ -24,7 +30,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use sip_core::transaction::{Peer, TransactionKey, Transmit};
 use sip_core::{Message, Transport};
-use tokio::net::UdpSocket;
+use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use crate::config::{SipConfig, Transport as ConfTransport};
@@ -93,6 +99,9 @@ struct Connection {
 /// State shared by the listeners, the connection tasks and [`Transports::send`].
 pub(crate) struct Shared {
     inbound: mpsc::Sender<Inbound>,
+    /// The runtime of the stream tasks, where [`Transports::send`] (called on the SIP
+    /// core's thread) opens outgoing TCP connections.
+    streams: Handle,
     connections: Mutex<HashMap<u64, Connection>>,
     next_connection: AtomicU64,
     limits: StreamLimits,
@@ -148,21 +157,25 @@ impl Shared {
 /// Every SIP socket of this process.
 pub(crate) struct Transports {
     shared: Arc<Shared>,
-    udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    udp: Vec<(SocketAddr, Arc<udp::Socket>)>,
     bound: Vec<BoundAddr>,
 }
 
 impl Transports {
     /// Bind every listener of `config` and start their tasks. Messages arrive on the
-    /// returned receiver.
+    /// returned receiver. The UDP sockets and their receive tasks belong to `udp_runtime`
+    /// (run the SIP core there too, see the module documentation); TCP and TLS belong to
+    /// the runtime this is called on.
     pub(crate) async fn bind(
         config: &SipConfig,
         limits: StreamLimits,
         queue: usize,
+        udp_runtime: &Handle,
     ) -> anyhow::Result<(Transports, mpsc::Receiver<Inbound>)> {
         let (tx, rx) = mpsc::channel(queue);
         let shared = Arc::new(Shared {
             inbound: tx,
+            streams: Handle::current(),
             connections: Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(1),
             limits,
@@ -185,9 +198,13 @@ impl Transports {
             match listen.transport {
                 ConfTransport::Udp => {
                     let index = udp.len() as u64;
-                    let socket = Arc::new(udp::bind(listen.addr)?);
-                    let local = socket.local_addr()?;
-                    udp::spawn_receiver(socket.clone(), index, shared.clone());
+                    let socket = {
+                        // The socket registers with the reactor of the runtime entered here.
+                        let _sip = udp_runtime.enter();
+                        Arc::new(udp::bind(listen.addr)?)
+                    };
+                    let local = socket.get_ref().local_addr()?;
+                    udp_runtime.spawn(udp::receive(socket.clone(), index, shared.clone()));
                     tracing::info!(transport = "udp", addr = %local, "SIP listening");
                     udp.push((local, socket));
                     bound.push(BoundAddr {

@@ -74,14 +74,16 @@ pub(super) fn spawn_acceptor(listener: TcpListener, tls: Option<TlsAcceptor>, sh
     });
 }
 
-/// Open a TCP connection to `remote` and send `first` on it.
+/// Open a TCP connection to `remote` and send `first` on it. Called from the SIP core's
+/// thread; the connection lives on the stream runtime like every other.
 pub(super) fn connect(
     remote: SocketAddr,
     first: Bytes,
     transaction: Option<TransactionKey>,
     shared: Arc<Shared>,
 ) {
-    tokio::spawn(async move {
+    let runtime = shared.streams.clone();
+    runtime.spawn(async move {
         let connected = tokio::time::timeout(
             std::time::Duration::from_secs(10),
             TcpStream::connect(remote),

@@ -4,23 +4,36 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use std::io::ErrorKind;
+use std::mem::MaybeUninit;
+use std::os::fd::AsRawFd;
+
+use bytes::Bytes;
 use sip_core::transaction::Peer;
 use sip_core::{Error, Message, Transport};
-use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::UdpSocket;
+use socket2::{Domain, Protocol, Type};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 
 use super::{Inbound, Shared};
 
 /// Receive buffer the kernel keeps for a SIP socket: a burst of REGISTERs from
 /// thousands of slots at once must not be dropped by the kernel.
 const SOCKET_BUFFER: usize = 8 * 1024 * 1024;
-/// The largest datagram read (the UDP maximum).
-const MAX_DATAGRAM: usize = 65_535;
+/// Room for one datagram: the largest a UDP socket can deliver, so nothing is truncated.
+const SLOT: usize = 65_536;
+/// Datagrams read per `recvmmsg` at most.
+const SLOTS: usize = 8;
 
-/// Bind a UDP socket with large kernel buffers.
-pub(super) fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+/// A SIP UDP socket, registered with the reactor for readability only: a UDP socket is
+/// nearly always writable, and edge-triggered EPOLLOUT events after every send would
+/// only wake the reactor for nothing.
+pub(crate) type Socket = AsyncFd<std::net::UdpSocket>;
+
+/// Bind a UDP socket with large kernel buffers. Call it inside the runtime that will
+/// read it.
+pub(super) fn bind(addr: SocketAddr) -> std::io::Result<Socket> {
+    let socket = socket2::Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
@@ -30,40 +43,151 @@ pub(super) fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
-    UdpSocket::from_std(socket.into())
+    // SAFETY: the UdpSocket owns its descriptor, which stays open and the same for as
+    // long as the AsyncFd holds it.
+    unsafe {
+        AsyncFd::register_with_interest(std::net::UdpSocket::from(socket), Interest::READABLE)
+    }
+    .map_err(std::io::Error::other)
 }
 
-/// Read datagrams until the socket fails; one bad datagram never stops the loop.
-pub(super) fn spawn_receiver(socket: Arc<UdpSocket>, index: u64, shared: Arc<Shared>) {
-    tokio::spawn(async move {
-        let mut buf = BytesMut::with_capacity(4 * MAX_DATAGRAM);
-        loop {
-            if buf.capacity() - buf.len() < MAX_DATAGRAM {
-                // Datagrams already handed out keep their part of the old allocation alive;
-                // start a fresh one rather than copying.
-                buf = BytesMut::with_capacity(4 * MAX_DATAGRAM);
+/// Read datagrams for ever; one bad datagram never stops the loop. Run it on the runtime
+/// `socket` was bound in.
+///
+/// Each wake-up drains the socket with `recvmmsg`; a round that comes back short of
+/// [`SLOTS`] means the queue was empty a moment ago, so readiness is cleared without
+/// the extra read that would only say `EAGAIN` (a datagram arriving meanwhile raises a
+/// new edge, which the reactor sees at its next poll). Each datagram is copied out of
+/// the reusable buffers into an allocation of its own size: the buffers stay resident
+/// (no page faults), and a message kept by a transaction keeps only its own bytes.
+pub(super) async fn receive(socket: Arc<Socket>, index: u64, shared: Arc<Shared>) {
+    let mut batch = RecvBatch::new();
+    loop {
+        let mut guard = match socket.readable().await {
+            Ok(guard) => guard,
+            Err(e) => {
+                tracing::error!(error = %e, "UDP socket no longer readable; SIP receive stopped");
+                return;
             }
-            let (n, from) = match socket.recv_buf_from(&mut buf).await {
-                Ok(r) => r,
-                Err(e) => {
-                    // ICMP port-unreachable from an earlier send shows up here on Linux;
-                    // it concerns that peer, not this socket.
-                    tracing::debug!(error = %e, "UDP receive error");
-                    continue;
+        };
+        loop {
+            match batch.recv(socket.get_ref()) {
+                Ok(n) => {
+                    for i in 0..n {
+                        let Some((data, from)) = batch.datagram(i) else {
+                            continue;
+                        };
+                        let peer = Peer {
+                            transport: Transport::Udp,
+                            addr: from,
+                            connection: Some(index),
+                        };
+                        handle_datagram(&socket, Bytes::copy_from_slice(data), peer, &shared);
+                    }
+                    if n < SLOTS {
+                        guard.clear_ready();
+                        break;
+                    }
                 }
-            };
-            let datagram = buf.split_to(n).freeze();
-            let peer = Peer {
-                transport: Transport::Udp,
-                addr: from,
-                connection: Some(index),
-            };
-            handle_datagram(&socket, datagram, peer, &shared);
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    guard.clear_ready();
+                    break;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                // ICMP port-unreachable from an earlier send shows up here on Linux; it
+                // concerns that peer, not this socket, and is forgotten once reported.
+                Err(e) => tracing::debug!(error = %e, "UDP receive error"),
+            }
         }
-    });
+    }
 }
 
-fn handle_datagram(socket: &Arc<UdpSocket>, datagram: Bytes, peer: Peer, shared: &Shared) {
+/// Buffers for one `recvmmsg` round, allocated once per socket.
+struct RecvBatch {
+    bufs: Box<[u8]>,
+    addrs: Box<[libc::sockaddr_storage; SLOTS]>,
+    iovs: Box<[libc::iovec; SLOTS]>,
+    hdrs: Box<[libc::mmsghdr; SLOTS]>,
+    received: usize,
+}
+
+// SAFETY: the raw pointers inside the headers only ever point into the boxes owned by
+// the same value; nothing is shared.
+unsafe impl Send for RecvBatch {}
+
+impl RecvBatch {
+    fn new() -> RecvBatch {
+        // SAFETY: sockaddr_storage, iovec and mmsghdr are plain C structs for which
+        // all-zero bytes are a valid value.
+        let (addr, iov, hdr) = unsafe {
+            (
+                MaybeUninit::<libc::sockaddr_storage>::zeroed().assume_init(),
+                MaybeUninit::<libc::iovec>::zeroed().assume_init(),
+                MaybeUninit::<libc::mmsghdr>::zeroed().assume_init(),
+            )
+        };
+        RecvBatch {
+            bufs: vec![0u8; SLOT * SLOTS].into_boxed_slice(),
+            addrs: Box::new([addr; SLOTS]),
+            iovs: Box::new([iov; SLOTS]),
+            hdrs: Box::new([hdr; SLOTS]),
+            received: 0,
+        }
+    }
+
+    /// One non-blocking `recvmmsg`: the number of datagrams read (at least one).
+    fn recv(&mut self, socket: &std::net::UdpSocket) -> std::io::Result<usize> {
+        self.received = 0;
+        let base = self.bufs.as_mut_ptr();
+        for i in 0..SLOTS {
+            self.iovs[i] = libc::iovec {
+                // SAFETY: slot i lies inside `bufs` (SLOT * SLOTS bytes).
+                iov_base: unsafe { base.add(i * SLOT) }.cast(),
+                iov_len: SLOT,
+            };
+            let h = &mut self.hdrs[i];
+            h.msg_hdr.msg_name = (&raw mut self.addrs[i]).cast();
+            h.msg_hdr.msg_namelen =
+                std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.msg_hdr.msg_iov = &raw mut self.iovs[i];
+            h.msg_hdr.msg_iovlen = 1;
+            h.msg_hdr.msg_control = std::ptr::null_mut();
+            h.msg_hdr.msg_controllen = 0;
+            h.msg_hdr.msg_flags = 0;
+            h.msg_len = 0;
+        }
+        // SAFETY: every header points at buffers owned by self that outlive the call, with
+        // lengths that match them.
+        let n = unsafe {
+            libc::recvmmsg(
+                socket.as_raw_fd(),
+                self.hdrs.as_mut_ptr(),
+                SLOTS as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        self.received = n as usize;
+        Ok(self.received)
+    }
+
+    /// Datagram `i` of the last round and its source (`None` for an address family
+    /// that is neither IPv4 nor IPv6).
+    fn datagram(&self, i: usize) -> Option<(&[u8], SocketAddr)> {
+        if i >= self.received {
+            return None;
+        }
+        let h = &self.hdrs[i];
+        let from = socket_addr(&self.addrs[i])?;
+        let len = (h.msg_len as usize).min(SLOT);
+        Some((&self.bufs[i * SLOT..i * SLOT + len], from))
+    }
+}
+
+fn handle_datagram(socket: &Arc<Socket>, datagram: Bytes, peer: Peer, shared: &Shared) {
     match Message::parse_datagram(datagram.clone()) {
         Ok(message) => shared.deliver(Inbound::Message { message, peer }),
         // CRLF keep-alives (RFC 5626 §3.5.1 sends them over UDP too) need no answer.
@@ -79,17 +203,53 @@ fn handle_datagram(socket: &Arc<UdpSocket>, datagram: Bytes, peer: Peer, shared:
     }
 }
 
-/// Send one datagram without waiting; when the kernel buffer is full the send finishes
-/// in the background (the core must never block on the network).
-pub(super) fn send(socket: &Arc<UdpSocket>, dest: SocketAddr, payload: Bytes) {
-    match socket.try_send_to(&payload, dest) {
+/// The IPv4 or IPv6 address the kernel wrote into `storage`.
+fn socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match libc::c_int::from(storage.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in, which it can.
+            let a: &libc::sockaddr_in = unsafe { &*(&raw const *storage).cast() };
+            let ip = std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+            Some(SocketAddr::from((ip, u16::from_be(a.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6, which it can.
+            let a: &libc::sockaddr_in6 = unsafe { &*(&raw const *storage).cast() };
+            let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(std::net::SocketAddrV6::new(
+                ip,
+                u16::from_be(a.sin6_port),
+                a.sin6_flowinfo,
+                a.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// How long a datagram waits for room in a full send buffer before it is dropped (UDP
+/// may lose it anyway; transactions retransmit).
+const SEND_RETRY: std::time::Duration = std::time::Duration::from_millis(2);
+const SEND_TRIES: u32 = 50;
+
+/// Send one datagram without waiting; when the kernel buffer is full the send is retried
+/// in the background for a while (the core must never block on the network).
+pub(super) fn send(socket: &Arc<Socket>, dest: SocketAddr, payload: Bytes) {
+    match socket.get_ref().send_to(&payload, dest) {
         Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {
             let socket = socket.clone();
             tokio::spawn(async move {
-                if let Err(e) = socket.send_to(&payload, dest).await {
-                    tracing::debug!(%dest, error = %e, "UDP send failed");
+                for _ in 0..SEND_TRIES {
+                    tokio::time::sleep(SEND_RETRY).await;
+                    match socket.get_ref().send_to(&payload, dest) {
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+                        Err(e) => tracing::debug!(%dest, error = %e, "UDP send failed"),
+                        Ok(_) => {}
+                    }
+                    return;
                 }
+                tracing::warn!(%dest, "UDP send buffer full for 100 ms; datagram dropped");
             });
         }
         Err(e) => tracing::debug!(%dest, error = %e, "UDP send failed"),
