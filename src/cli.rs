@@ -39,6 +39,8 @@ pub(crate) enum Command {
         #[arg(long)]
         demo: bool,
     },
+    /// Apply the database migrations to database.url and stop (serve also applies them).
+    Migrate,
     /// Bulk-provision slots and their SIP credentials into the database.
     Provision {
         /// What to provision.
@@ -133,6 +135,7 @@ fn dispatch(
     let load = |demo| LoadOptions::for_process(cli.config.clone(), demo, env);
     match cli.command {
         Command::CheckConfig { demo } => check_config(&load(demo)?, out),
+        Command::Migrate => crate::migrate::run(&load(false)?, out),
         Command::Provision { what } => crate::provision::run(&load(false)?, what, out),
         Command::Bench(BenchCommand::Rtp(args)) => {
             let config = Config::load(&load(false)?)?;

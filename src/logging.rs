@@ -36,9 +36,15 @@ pub(crate) enum LogError {
     },
 }
 
-/// Parses a `RUST_LOG`-style filter (`info`, `vss=debug,sip_core=trace`).
+/// Parses a `RUST_LOG`-style filter (`info`, `vss=debug,sip_core=trace`). PostgreSQL's
+/// notices ("relation ... already exists, skipping" at every migration) are kept at
+/// `warn` unless the filter names `sqlx` itself.
 pub(crate) fn parse_filter(directives: &str) -> Result<EnvFilter, ParseError> {
-    EnvFilter::builder().parse(directives)
+    let filter = EnvFilter::builder().parse(directives)?;
+    if directives.contains("sqlx") {
+        return Ok(filter);
+    }
+    Ok(filter.add_directive("sqlx::postgres::notice=warn".parse()?))
 }
 
 /// The filter to use: `rust_log` (the `RUST_LOG` value) when set and non-empty, else the
@@ -90,12 +96,19 @@ mod tests {
 
     #[test]
     fn rust_log_wins_over_the_configuration() {
+        let quiet = "sqlx::postgres::notice=warn";
         let f = filter(&config("info"), Some("vss=trace")).unwrap();
-        assert_eq!(f.to_string(), "vss=trace");
+        assert_eq!(f.to_string(), format!("{quiet},vss=trace"));
         let f = filter(&config("warn"), None).unwrap();
-        assert_eq!(f.to_string(), "warn");
+        assert_eq!(f.to_string(), format!("{quiet},warn"));
         let f = filter(&config("warn"), Some("  ")).unwrap();
-        assert_eq!(f.to_string(), "warn");
+        assert_eq!(f.to_string(), format!("{quiet},warn"));
+    }
+
+    #[test]
+    fn a_filter_naming_sqlx_keeps_its_notices() {
+        let f = filter(&config("info,sqlx=debug"), None).unwrap();
+        assert_eq!(f.to_string(), "sqlx=debug,info");
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod logging;
 mod media_engine;
+mod migrate;
 mod provision;
 mod registrar_setup;
 mod secrets;
