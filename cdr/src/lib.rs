@@ -5,7 +5,9 @@
 //!    builds a [`CallRecord`] and calls [`CdrWriter::write`], which returns once the
 //!    record is fsync'd in the local [`Journal`] (group commit: concurrent writes share
 //!    one fsync). Only then is the call's final response sent.
-//! 2. A shipper task reads the journal and inserts batches into the database —
+//! 2. A shipper task reads the journal and inserts batches into the database (after a
+//!    batch smaller than the maximum it waits [`WriterConfig::ship_interval`], so that
+//!    steady traffic is not shipped record by record) —
 //!    SQLite (embedded default) or PostgreSQL, one [`Db`] API over both — with
 //!    `INSERT ... ON CONFLICT (call_id) DO NOTHING` in one transaction, so a replay never
 //!    duplicates. While the database is down, records wait in the journal; the shipper
