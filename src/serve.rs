@@ -83,6 +83,7 @@ async fn serve(config: &Config, demo: bool, sip: tokio::runtime::Handle) -> anyh
         force_rport: config.sip.force_rport,
         max_transactions: config.sip.max_transactions,
         tag_secret: rand::random(),
+        stateless: Some(crate::sip::server::register_without_credentials),
         ..TransactionConfig::default()
     };
     let layer = TransactionLayer::new(layer_config).context("transaction timers")?;

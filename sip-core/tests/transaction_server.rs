@@ -530,6 +530,49 @@ fn overload_is_refused_statelessly_with_503_and_retry_after() {
     accept(&mut h, &second, Transport::Udp);
 }
 
+fn options_only(r: &Request) -> bool {
+    r.method == Method::Options
+}
+
+#[test]
+fn a_stateless_request_keeps_no_state_and_each_copy_reaches_the_tu() {
+    let config = Config {
+        stateless: Some(options_only),
+        max_transactions: 1,
+        ..Config::default()
+    };
+    let mut h = Harness::new(config);
+    // Fill the table: a stateless request needs no room in it.
+    let inv = invite(Transport::Udp, &branch(40));
+    accept(&mut h, &inv, Transport::Udp);
+    let opt = options(Transport::Udp, &branch(41));
+    for copy in 1..=2 {
+        h.receive(opt.clone(), uac(Transport::Udp));
+        let Some(Event::Stateless {
+            request, reply_to, ..
+        }) = h.events.last()
+        else {
+            panic!("expected a Stateless event, got {:?}", h.events.last());
+        };
+        assert_eq!(h.events.len(), 1 + copy);
+        assert_eq!(reply_to.addr, addr(UAC_ADDR));
+        let via = request.top_via().expect("via");
+        assert_eq!(via.received(), Some(&b"192.0.2.10"[..]), "stamped as usual");
+        assert_eq!(h.layer.len(), 1, "no transaction for it");
+        assert_eq!(h.layer.stats().stateless_requests, copy as u64);
+        assert_eq!(h.layer.stats().overload_rejections, 0);
+        let answer = Message::Response(reply(request, 401));
+        let dest = *reply_to;
+        h.layer.send_stateless(dest, answer);
+        h.drain();
+        assert!(h.last_sent().first_line().starts_with("SIP/2.0 401"));
+        assert_eq!(h.last_sent().transmit.transaction, None);
+    }
+    // Other methods still get transactions (and, the table being full, a 503).
+    h.receive(invite(Transport::Udp, &branch(42)), uac(Transport::Udp));
+    assert_eq!(h.layer.stats().overload_rejections, 1);
+}
+
 #[test]
 fn responses_follow_received_rport_and_sent_by() {
     let mut h = Harness::new(Config::default());

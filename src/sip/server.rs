@@ -13,7 +13,7 @@ use bytes::Bytes;
 use cdr::CdrWriter;
 use registrar::{BindingEvent, BindingId, Registrar};
 use sip_core::transaction::{ClientKey, Event, Peer, ServerKey, TransactionKey, TransactionLayer};
-use sip_core::{HeaderName, Method, Request, Response};
+use sip_core::{HeaderName, Message, Method, Request, Response};
 use tokio::sync::{mpsc, watch};
 
 use super::transport::{Inbound, Transports, random_tag};
@@ -229,6 +229,14 @@ impl SipCore {
                         source,
                     }
                 }
+                Event::Stateless {
+                    request,
+                    source,
+                    reply_to,
+                } => {
+                    self.stateless(now, &request, source, reply_to);
+                    continue;
+                }
                 other => other,
             };
             let locator = RegistrarLocator(&self.registrar);
@@ -281,6 +289,25 @@ impl SipCore {
             Event::Stray2xx { source, .. } => tracing::debug!(from = %source.addr, "stray 2xx"),
             other => tracing::debug!(?other, "unclaimed transaction event"),
         }
+    }
+
+    /// A request the layer kept no transaction for ([`register_without_credentials`]):
+    /// answered the same way, sent straight back.
+    fn stateless(&mut self, now: Instant, request: &Request, source: Peer, reply_to: Peer) {
+        let response = match uas::inspect(request) {
+            Err(refusal) => uas::refuse(request, refusal, &random_tag(), &self.server_header),
+            Ok(()) => {
+                let mut response =
+                    self.registrar
+                        .handle_register(now, SystemTime::now(), request, source);
+                response
+                    .headers
+                    .push(HeaderName::Server, self.server_header.clone());
+                response
+            }
+        };
+        self.layer
+            .send_stateless(reply_to, Message::Response(response));
     }
 
     fn register(&mut self, now: Instant, key: ServerKey, request: &Request, source: Peer) {
@@ -386,4 +413,13 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
         None => std::future::pending().await,
     }
+}
+
+/// The requests the SIP core answers without a transaction (RFC 3261 §8.2.7): a
+/// REGISTER without credentials, which the registrar can only challenge (401) or refuse
+/// (404, 403, 400) and never changes a binding for. At 2,000 REGISTER/s that is half the
+/// transactions, each of which would live 32 s (Timer J) for nothing: a retransmitted
+/// copy just gets another challenge.
+pub(crate) fn register_without_credentials(request: &Request) -> bool {
+    request.method == Method::Register && !request.headers.contains(&HeaderName::Authorization)
 }

@@ -35,6 +35,13 @@ pub struct Config {
     /// Secret bytes that make the To tags the layer invents (in its own answers to
     /// CANCEL and under overload) unpredictable. Fill it from a random source.
     pub tag_secret: [u8; 16],
+    /// Requests the TU answers without a server transaction (RFC 3261 §8.2.7, "stateless
+    /// UAS behavior", whose example is issuing unauthenticated challenges): for a new
+    /// request this returns true for, the layer keeps no state and hands it over as
+    /// [`super::Event::Stateless`]; a retransmission is simply handed over again. Only
+    /// for requests whose answer does not depend on having seen them before (a 401
+    /// challenge, a 404): the TU must not change state on them. Default `None`.
+    pub stateless: Option<fn(&crate::message::Request) -> bool>,
 }
 
 impl Default for Config {
@@ -49,6 +56,7 @@ impl Default for Config {
             retry_after: 5,
             force_rport: false,
             tag_secret: [0; 16],
+            stateless: None,
         }
     }
 }

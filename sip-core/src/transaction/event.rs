@@ -19,6 +19,17 @@ pub enum Event {
         /// Where it came from.
         source: Peer,
     },
+    /// A request [`super::Config::stateless`] chose to leave without a transaction. The TU
+    /// answers it with [`super::TransactionLayer::send_stateless`] to `reply_to`; the top
+    /// Via is stamped as for [`Event::Request`].
+    Stateless {
+        /// The request.
+        request: Request,
+        /// Where it came from.
+        source: Peer,
+        /// Where its responses go (RFC 3261 §18.2.2, RFC 3581).
+        reply_to: Peer,
+    },
     /// An ACK outside any non-2xx INVITE transaction: the ACK for a 2xx (RFC 6026 §7.1:
     /// always passed to the TU), matched to the Accepted INVITE server transaction by
     /// Call-ID, tags and CSeq so that its 2xx retransmission stopped, or matching

@@ -34,6 +34,18 @@ impl TransactionLayer {
             }
             return;
         }
+        if self.config.stateless.is_some_and(|f| f(&request)) {
+            // No state: this goes before the overload check, since it costs none.
+            self.out.stats.stateless_requests += 1;
+            stamp(&mut request, &via, &source, self.config.force_rport);
+            let reply_to = reply_peer(&via, &source, self.config.force_rport);
+            self.out.events.push_back(Event::Stateless {
+                request,
+                source,
+                reply_to,
+            });
+            return;
+        }
         if self.len() >= self.config.max_transactions {
             self.reject_overloaded(request, &via, source);
             return;

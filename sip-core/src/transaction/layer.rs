@@ -30,6 +30,8 @@ pub struct Stats {
     pub stray_responses: u64,
     /// New requests refused with 503 because `max_transactions` was reached.
     pub overload_rejections: u64,
+    /// New requests handed to the TU without a transaction ([`super::Config::stateless`]).
+    pub stateless_requests: u64,
     /// Transactions ended by Timer B, F, H or an unacknowledged 2xx (Timer L).
     pub timeouts: u64,
 }
