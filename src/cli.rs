@@ -165,6 +165,33 @@ fn check_config(options: &LoadOptions, out: &mut dyn Write) -> anyhow::Result<()
     Ok(())
 }
 
+/// Runs `vss` with `args` and the environment `env` in-process, for tests: the exit
+/// code (0, [`EXIT_FAILURE`], [`EXIT_BAD_INPUT`], or 255 for anything else), standard
+/// output and standard error.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn run_with(args: &[&str], env: &[(&str, &str)]) -> (u8, String, String) {
+    use std::ffi::OsString;
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = run(
+        args.iter().map(OsString::from),
+        env.iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+        &mut out,
+        &mut err,
+    );
+    // ExitCode has no accessor; compare with the ones `run` can return.
+    let code = [0u8, EXIT_FAILURE, EXIT_BAD_INPUT]
+        .into_iter()
+        .find(|c| ExitCode::from(*c) == code)
+        .unwrap_or(u8::MAX);
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -205,27 +232,6 @@ mod tests {
         }
         let cli = Cli::try_parse_from(["vss", "check-config", "--demo"]).unwrap();
         assert!(matches!(cli.command, Command::CheckConfig { demo: true }));
-    }
-
-    fn run_with(args: &[&str], env: &[(&str, &str)]) -> (u8, String, String) {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = run(
-            args.iter().map(OsString::from),
-            env.iter()
-                .map(|(k, v)| (OsString::from(k), OsString::from(v))),
-            &mut out,
-            &mut err,
-        );
-        // ExitCode has no accessor; compare with the ones `run` can return.
-        let code = [0u8, EXIT_FAILURE, EXIT_BAD_INPUT]
-            .into_iter()
-            .find(|c| ExitCode::from(*c) == code)
-            .unwrap_or(u8::MAX);
-        (
-            code,
-            String::from_utf8(out).unwrap(),
-            String::from_utf8(err).unwrap(),
-        )
     }
 
     #[test]

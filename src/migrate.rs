@@ -45,21 +45,9 @@ pub(crate) fn run(options: &LoadOptions, out: &mut dyn Write) -> anyhow::Result<
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use std::ffi::OsString;
-
     fn run(args: &[&str], env: &[(&str, &str)]) -> (String, String) {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let _ = crate::cli::run(
-            args.iter().map(OsString::from),
-            env.iter()
-                .map(|(k, v)| (OsString::from(k), OsString::from(v))),
-            &mut out,
-            &mut err,
-        );
-        (
-            String::from_utf8(out).unwrap(),
-            String::from_utf8(err).unwrap(),
-        )
+        let (_, out, err) = crate::cli::run_with(args, env);
+        (out, err)
     }
 
     #[test]

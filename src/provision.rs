@@ -78,22 +78,8 @@ fn slots(config: &Config, file: &Path, out: &mut dyn Write) -> anyhow::Result<()
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use std::ffi::OsString;
-    use std::process::ExitCode;
-
-    fn run(args: &[&str]) -> (ExitCode, String, String) {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = crate::cli::run(
-            args.iter().map(OsString::from),
-            std::iter::empty(),
-            &mut out,
-            &mut err,
-        );
-        (
-            code,
-            String::from_utf8(out).unwrap(),
-            String::from_utf8(err).unwrap(),
-        )
+    fn run(args: &[&str]) -> (u8, String, String) {
+        crate::cli::run_with(args, &[])
     }
 
     #[test]
@@ -118,13 +104,13 @@ mod tests {
         let (config, csv) = (config.to_str().unwrap(), csv.to_str().unwrap());
 
         let (code, out, err) = run(&["vss", "provision", "slots", csv, "--config", config]);
-        assert_eq!(code, ExitCode::SUCCESS, "{err}");
+        assert_eq!(code, 0, "{err}");
         assert!(
             out.contains("2 slots for realm vss.test: 2 added, 0 updated, 0 unchanged"),
             "{out}"
         );
         let (code, out, _) = run(&["vss", "-c", config, "provision", "slots", csv]);
-        assert_eq!(code, ExitCode::SUCCESS);
+        assert_eq!(code, 0);
         assert!(out.contains("0 added, 0 updated, 2 unchanged"), "{out}");
 
         let bad = dir.path().join("bad.csv");
@@ -141,7 +127,7 @@ mod tests {
             "-c",
             config,
         ]);
-        assert_eq!(code, ExitCode::from(crate::cli::EXIT_BAD_INPUT));
+        assert_eq!(code, crate::cli::EXIT_BAD_INPUT);
         assert!(out.is_empty());
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains("bad.csv") && err.contains("line 3:"), "{err}");
@@ -154,7 +140,7 @@ mod tests {
             "-c",
             config,
         ]);
-        assert_eq!(code, ExitCode::from(crate::cli::EXIT_FAILURE));
+        assert_eq!(code, crate::cli::EXIT_FAILURE);
         assert!(err.contains("cannot open /nonexistent.csv"), "{err}");
     }
 }
