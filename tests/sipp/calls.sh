@@ -274,6 +274,10 @@ scenarios() {
   slot_call g2-slot-closed bye 7850008 2
   finish g-silent
   finish g-backup
+
+  # h. The echo service (9001): hold and resume are offers to the echo itself, answered
+  #    by the media engine (no callee).
+  slot_call h-slot-echo-hold hold 9001 2
 }
 
 # check_cdrs DB: one CDR per call, each with the disposition, code, hang-up side,
@@ -292,6 +296,7 @@ expected = {
     "5550006": (2, "BUSY", 486, "callee", "outbound", "carrier1"),
     "7750007": (2, "ANSWERED", 200, "caller", "outbound", "backup"),
     "7850008": (2, "ANSWERED", 200, "caller", "outbound", "backup"),
+    "9001": (2, "ANSWERED", 200, "caller", "internal", None),
 }
 db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
 rows = db.execute(
