@@ -75,7 +75,11 @@ pub(crate) async fn start(
         .context("cannot load the bindings")?;
     let restored = registrar.restore(Instant::now(), wall, records);
     tracing::info!(purged, ?restored, "bindings restored");
-    let (sink, writer) = WriteBehind::spawn(store, WriterConfig::default());
+    let (sink, writer) = WriteBehind::spawn(
+        store,
+        WriterConfig::default()
+            .with_batch_delay(Duration::from_millis(config.registrar.write_delay_ms)),
+    );
     registrar.set_store(sink);
     Ok(Started { registrar, writer })
 }

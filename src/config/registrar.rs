@@ -31,6 +31,9 @@ pub(crate) struct RegistrarConfig {
     /// Other hosts accepted in a slot's AOR besides `sip.domain` (e.g. the server's IP
     /// addresses, for devices configured by address). The listen addresses are added.
     pub(crate) domain_aliases: Vec<String>,
+    /// How long binding changes wait in memory to be written to the database together,
+    /// milliseconds (default 250, 1–60000).
+    pub(crate) write_delay_ms: u64,
 }
 
 impl Default for RegistrarConfig {
@@ -46,6 +49,7 @@ impl Default for RegistrarConfig {
             block_window_s: 60,
             block_cooldown_s: 300,
             domain_aliases: Vec::new(),
+            write_delay_ms: 250,
         }
     }
 }
@@ -77,6 +81,12 @@ impl RegistrarConfig {
             return Err(v.invalid(
                 "registrar.block_window_s",
                 "block_window_s and block_cooldown_s must be positive while block_threshold is set",
+            ));
+        }
+        if !(1..=60_000).contains(&self.write_delay_ms) {
+            return Err(v.invalid(
+                "registrar.write_delay_ms",
+                "must be between 1 and 60000 milliseconds",
             ));
         }
         if let Some(bad) = self

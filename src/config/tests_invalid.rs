@@ -18,6 +18,18 @@ fn bad_values_are_errors_naming_key_and_value() {
     };
     let cases: Vec<Case> = vec![
         (
+            "[registrar]\nwrite_delay_ms = 0".into(),
+            vec![],
+            "registrar.write_delay_ms",
+            "between 1 and 60000",
+        ),
+        (
+            String::new(),
+            vec![("VSS_REGISTRAR__WRITE_DELAY_MS", "120000")],
+            "registrar.write_delay_ms",
+            "between 1 and 60000",
+        ),
+        (
             "[sip]\nlisten = [\"udp:1.2.3:5060\"]".into(),
             vec![],
             "sip.listen",
