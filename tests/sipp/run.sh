@@ -11,6 +11,9 @@
 #                          only with SIP_STALE_PAUSE_MS, longer than that server's nonce
 #                          lifetime.
 #
+# Then, against their own vss: calls.sh (issue 5's calls) and cdr_faults.sh (issue 6's
+# fault tests).
+#
 # Every SIPp run is bounded in calls and time; any failure makes the exit status non-zero
 # and shows SIPp's errors and the end of the server's log.
 set -euo pipefail
@@ -130,5 +133,9 @@ if ((failures > 0)); then
   exit 1
 fi
 echo "run.sh: all scenarios passed"
-# The CDR fault tests of issue 6 (kill -9, PostgreSQL outage) run their own vss and load.
-[[ -n "${SIP_TARGET:-}" ]] || bash "$here/cdr_faults.sh"
+# Calls through the B2BUA (issue 5), then the CDR fault tests of issue 6 (kill -9,
+# PostgreSQL outage): each runs its own vss.
+if [[ -z "${SIP_TARGET:-}" ]]; then
+  bash "$here/calls.sh" || { echo "run.sh: calls.sh failed" >&2; exit 1; }
+  bash "$here/cdr_faults.sh"
+fi
