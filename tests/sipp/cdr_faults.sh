@@ -124,18 +124,6 @@ print(s.getsockname()[1])
 PY
 }
 
-# SIPp's errors without its noise; SIPp writes its events without line breaks between them.
-sipp_errors() {
-  sed -E 's/(20[0-9]{2}-[0-9]{2}-[0-9]{2}\t)/\n\1/g' "$1" 2>/dev/null |
-    grep -v -e 'Failed to delete FD from epoll' -e '^$' | head -n 10
-}
-
-# The last value of a column of a SIPp statistics file (cumulative counters).
-stat_col() {
-  awk -F';' -v col="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
-    { v = $c } END { print (v == "" ? 0 : v) }' "$1" 2>/dev/null || echo 0
-}
-
 fail() {
   echo "  FAIL  $1"
   failures=$((failures + 1))

@@ -133,3 +133,41 @@ lib_cleanup() {
   stop_vss
   pg_drop
 }
+
+# --- /proc and SIPp statistics, for the load and fault scripts ------------------------
+
+# /proc/PID/stat fields 14 and 15: user and system time in clock ticks. The command name
+# (field 2) may hold spaces, so count from the ')' that ends it.
+cpu_ticks() {
+  local stat
+  stat=$(<"/proc/$1/stat")
+  stat=${stat##*) }
+  # After the name, the state is field 3: utime and stime are the 12th and 13th words.
+  awk '{ print $12, $13 }' <<<"$stat"
+}
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# One line per thread: TID NAME TICKS (user + system), to tell the SIP core's thread
+# from the database workers and the media threads.
+thread_ticks() {
+  local t stat name
+  local -a f
+  for t in /proc/"$1"/task/*; do
+    stat=$(<"$t/stat") || continue
+    name=${stat#*(}
+    name=${name%)*}
+    read -r -a f <<<"${stat##*) }"
+    echo "${t##*/} ${name// /_} $((f[11] + f[12]))"
+  done
+}
+# stat_col FILE COLUMN: the last value of a column of a SIPp statistics file (cumulative
+# counters); 0 when the file or the column is missing.
+stat_col() {
+  awk -F';' -v col="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
+    { v = $c } END { print (v == "" ? 0 : v) }' "$1" 2>/dev/null || echo 0
+}
+# sipp_errors FILE: the first ten events of a SIPp error file, one per line. Never fails
+# (with pipefail, head closing the pipe early would otherwise end the script).
+sipp_errors() {
+  { sed -E 's/(20[0-9]{2}-[0-9]{2}-[0-9]{2}\t)/\n\1/g' "$1" 2>/dev/null |
+    grep -v -e 'Failed to delete FD from epoll' -e '^$' | head -n 10; } || true
+}

@@ -71,33 +71,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# /proc/PID/stat fields 14 and 15: user and system time in clock ticks. The command name
-# (field 2) may hold spaces, so count from the ')' that ends it.
-cpu_ticks() {
-  local stat
-  stat=$(<"/proc/$1/stat")
-  stat=${stat##*) }
-  # After the name, the state is field 3: utime and stime are the 12th and 13th words.
-  awk '{ print $12, $13 }' <<<"$stat"
-}
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 # Context switches of all the server's threads, voluntary + involuntary (a thread going
 # to sleep or being preempted; their cost is part of the CPU time).
 ctx_switches() {
   cat /proc/"$1"/task/*/status 2>/dev/null | awk '/_ctxt_switches:/ { n += $2 } END { print n + 0 }'
-}
-# One line per thread: TID NAME TICKS (user + system), to tell the SIP core's tokio
-# workers from the database workers and the media threads.
-thread_ticks() {
-  local t stat name
-  local -a f
-  for t in /proc/"$1"/task/*; do
-    stat=$(<"$t/stat") || continue
-    name=${stat#*(}
-    name=${name%)*}
-    read -r -a f <<<"${stat##*) }"
-    echo "${t##*/} ${name// /_} $((f[11] + f[12]))"
-  done
 }
 
 write_slots_csv "$work/slots.csv" 999 999 999

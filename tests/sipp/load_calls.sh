@@ -100,37 +100,6 @@ callee_port=$((base + 42))
 number=5550100
 did=4420001
 
-# /proc/PID/stat fields 14 and 15 (utime, stime), counted from the ')' that ends the
-# command name, which may hold spaces.
-cpu_ticks() {
-  local stat
-  stat=$(<"/proc/$1/stat")
-  stat=${stat##*) }
-  awk '{ print $12, $13 }' <<<"$stat"
-}
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-# One line per thread: TID NAME TICKS (user + system).
-thread_ticks() {
-  local t stat name
-  local -a f
-  for t in /proc/"$1"/task/*; do
-    stat=$(<"$t/stat") || continue
-    name=${stat#*(}
-    name=${name%)*}
-    read -r -a f <<<"${stat##*) }"
-    echo "${t##*/} ${name// /_} $((f[11] + f[12]))"
-  done
-}
-# The last value of a column of a SIPp statistics file (cumulative counters).
-stat_col() {
-  awk -F';' -v col="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
-    { v = $c } END { print (v == "" ? 0 : v) }' "$1"
-}
-# (Never fails: with pipefail, head closing the pipe early would end the script.)
-sipp_errors() {
-  { sed -E 's/(20[0-9]{2}-[0-9]{2}-[0-9]{2}\t)/\n\1/g' "$1" 2>/dev/null |
-    grep -v -e 'Failed to delete FD from epoll' -e '^$' | head -n 10 >&2; } || true
-}
 wait_bound() {
   for _ in $(seq 1 50); do
     if ss -Huln "src $1" 2>/dev/null | grep -q .; then return 0; fi
@@ -222,7 +191,7 @@ measure() {
     "$work/$name.threads0" "$work/$name.threads1"
   if ((status != 0 || failed > 0 || ok != n)); then
     echo "load_calls.sh $name: not every call succeeded; the caller's errors:" >&2
-    sipp_errors "$work/$name.err"
+    sipp_errors "$work/$name.err" >&2
     total_failed=$((total_failed + (n - ok)))
   fi
 }
@@ -234,7 +203,7 @@ callee_result() {
   echo "  callee SIPp   : $(stat_col "$work/$1.csv" 'SuccessfulCall(C)') ok, $failed failed"
   if ((failed > 0)); then
     echo "load_calls.sh $1: the callee saw failed calls:" >&2
-    sipp_errors "$work/$1.err"
+    sipp_errors "$work/$1.err" >&2
     total_failed=$((total_failed + failed))
   fi
 }
@@ -283,7 +252,7 @@ sipp "$target" -sf "$here/register_auth.xml" -inf "$here/calls_callee.csv" -i "$
   -p "$callee_port" -m 1 -timeout 20 -timeout_error "${common[@]}" \
   -error_file "$work/register.err" -stf "$work/register.csv" >"$work/register.out" 2>&1 </dev/null || {
   echo "load_calls.sh: slot 6002 could not register" >&2
-  sipp_errors "$work/register.err"
+  sipp_errors "$work/register.err" >&2
   exit 1
 }
 
