@@ -449,11 +449,7 @@ impl MediaControl for MediaEngine {
         };
         let result = self.apply_sdp(call_id, s, author, parsed, opts, false);
         if result.is_err() && created {
-            // Do not leave a half-made session behind a failed first offer.
-            if let Some(s) = sessions.remove(call_id) {
-                drop(sessions);
-                let _ = self.teardown(call_id, s);
-            }
+            self.discard_new_session(sessions, call_id);
         }
         result
     }
@@ -539,6 +535,19 @@ impl MediaControl for MediaEngine {
 
 impl MediaEngine {
     /// Stops recording, removes the session from its worker and frees its ports.
+    /// Removes a session that a failed first offer has just created: a half-made
+    /// session is never left behind.
+    fn discard_new_session(
+        &self,
+        mut sessions: MutexGuard<'_, HashMap<String, SessionCtl>>,
+        call_id: &str,
+    ) {
+        if let Some(s) = sessions.remove(call_id) {
+            drop(sessions);
+            let _ = self.teardown(call_id, s);
+        }
+    }
+
     fn teardown(&self, call_id: &str, mut s: SessionCtl) -> Result<SessionStats, MediaError> {
         let report = if s.recording.is_some() {
             self.stop_recording_locked(call_id, &mut s).ok()

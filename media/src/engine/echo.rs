@@ -92,11 +92,7 @@ impl MediaEngine {
         }
         let result = self.apply_echo_offer(call_id, s, &parsed, opts);
         if result.is_err() && created {
-            // Do not leave a half-made session behind a failed first offer.
-            if let Some(s) = sessions.remove(call_id) {
-                drop(sessions);
-                let _ = self.teardown(call_id, s);
-            }
+            self.discard_new_session(sessions, call_id);
         }
         result
     }
