@@ -296,28 +296,26 @@ impl SipCore {
     fn stateless(&mut self, now: Instant, request: &Request, source: Peer, reply_to: Peer) {
         let response = match uas::inspect(request) {
             Err(refusal) => uas::refuse(request, refusal, &random_tag(), &self.server_header),
-            Ok(()) => {
-                let mut response =
-                    self.registrar
-                        .handle_register(now, SystemTime::now(), request, source);
-                response
-                    .headers
-                    .push(HeaderName::Server, self.server_header.clone());
-                response
-            }
+            Ok(()) => self.register_response(now, request, source),
         };
         self.layer
             .send_stateless(reply_to, Message::Response(response));
     }
 
     fn register(&mut self, now: Instant, key: ServerKey, request: &Request, source: Peer) {
+        let response = self.register_response(now, request, source);
+        self.respond(key, response);
+    }
+
+    /// The registrar's answer to a REGISTER, with our Server header.
+    fn register_response(&mut self, now: Instant, request: &Request, source: Peer) -> Response {
         let mut response = self
             .registrar
             .handle_register(now, SystemTime::now(), request, source);
         response
             .headers
             .push(HeaderName::Server, self.server_header.clone());
-        self.respond(key, response);
+        response
     }
 
     /// A qualify ping that ended without a final answer.
