@@ -184,17 +184,7 @@ impl Writer {
             let listen = deadline.is_none() || self.failing;
             tokio::select! {
                 msg = rx.recv(), if listen => {
-                    let Some(msg) = msg else {
-                        // Every sender is gone: one last attempt.
-                        let _ = self.write_all_once().await;
-                        return;
-                    };
-                    if let Some(done) = self.take(msg) {
-                        let result = self.write_all_once().await;
-                        let _ = done.send(result);
-                        return;
-                    }
-                    if self.drain(&mut rx).await {
+                    if self.file(msg).await || self.drain(&mut rx).await {
                         return;
                     }
                     metrics::store_pending(self.pending.len());
@@ -203,10 +193,9 @@ impl Writer {
                     if self.drain(&mut rx).await {
                         return;
                     }
-                    if self.next_attempt.is_some_and(|t| t <= Instant::now()) {
-                        // A failure is logged and retried inside.
-                        let _ = self.write_batch().await;
-                    }
+                    // The batch is due (what was drained can only make it due sooner).
+                    // A failure is logged and retried inside.
+                    let _ = self.write_batch().await;
                 }
             }
             if self.pending.is_empty() {
@@ -217,23 +206,33 @@ impl Writer {
         }
     }
 
-    /// Takes everything queued; true when a shutdown was among it (and has been done).
+    /// Files one received message, `None` meaning every sender is gone; true when the
+    /// task must end, its last write done (a shutdown, or no sender left).
+    async fn file(&mut self, msg: Option<Msg>) -> bool {
+        let done = match msg {
+            Some(msg) => match self.take(msg) {
+                Some(done) => Some(done),
+                None => return false,
+            },
+            None => None,
+        };
+        let result = self.write_all_once().await;
+        if let Some(done) = done {
+            let _ = done.send(result);
+        }
+        true
+    }
+
+    /// Files everything queued; true when the task must end (see [`Self::file`]).
     async fn drain(&mut self, rx: &mut mpsc::UnboundedReceiver<Msg>) -> bool {
         loop {
-            match rx.try_recv() {
-                Ok(msg) => {
-                    if let Some(done) = self.take(msg) {
-                        let result = self.write_all_once().await;
-                        let _ = done.send(result);
-                        return true;
-                    }
-                }
+            let msg = match rx.try_recv() {
+                Ok(msg) => Some(msg),
                 Err(mpsc::error::TryRecvError::Empty) => return false,
-                Err(mpsc::error::TryRecvError::Disconnected) => {
-                    // Every sender is gone: one last attempt.
-                    let _ = self.write_all_once().await;
-                    return true;
-                }
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+            };
+            if self.file(msg).await {
+                return true;
             }
         }
     }
