@@ -181,7 +181,7 @@ impl RecvBatch {
             return None;
         }
         let h = &self.hdrs[i];
-        let from = socket_addr(&self.addrs[i])?;
+        let from = socket_addr(&self.addrs[i], h.msg_hdr.msg_namelen)?;
         let len = (h.msg_len as usize).min(SLOT);
         Some((&self.bufs[i * SLOT..i * SLOT + len], from))
     }
@@ -203,28 +203,15 @@ fn handle_datagram(socket: &Arc<Socket>, datagram: Bytes, peer: Peer, shared: &S
     }
 }
 
-/// The IPv4 or IPv6 address the kernel wrote into `storage`.
-fn socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
-    match libc::c_int::from(storage.ss_family) {
-        libc::AF_INET => {
-            // SAFETY: the family says the storage holds a sockaddr_in, which it can.
-            let a: &libc::sockaddr_in = unsafe { &*(&raw const *storage).cast() };
-            let ip = std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
-            Some(SocketAddr::from((ip, u16::from_be(a.sin_port))))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the family says the storage holds a sockaddr_in6, which it can.
-            let a: &libc::sockaddr_in6 = unsafe { &*(&raw const *storage).cast() };
-            let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
-            Some(SocketAddr::V6(std::net::SocketAddrV6::new(
-                ip,
-                u16::from_be(a.sin6_port),
-                a.sin6_flowinfo,
-                a.sin6_scope_id,
-            )))
-        }
-        _ => None,
-    }
+/// The IPv4 or IPv6 address the kernel wrote into `storage` (`len` bytes of it), read
+/// by socket2 as for any other socket call.
+fn socket_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
+    let mut owned = socket2::SockAddrStorage::zeroed();
+    // SAFETY: sockaddr_storage is this platform's type for any socket address, and
+    // SockAddrStorage is a transparent wrapper of it.
+    unsafe { *owned.view_as::<libc::sockaddr_storage>() = *storage };
+    // SAFETY: the kernel filled `len` bytes of it with an address.
+    unsafe { socket2::SockAddr::new(owned, len) }.as_socket()
 }
 
 /// How long a datagram waits for room in a full send buffer before it is dropped (UDP
