@@ -166,7 +166,6 @@ impl Call {
 
     /// The echo service answers the caller itself.
     pub(crate) fn answer_echo(&mut self, cx: &mut Cx<'_>, sdp: &[u8]) {
-        self.echo = true;
         self.answer_a(cx, Some(sdp));
         self.answered(cx);
     }

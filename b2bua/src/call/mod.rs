@@ -268,12 +268,15 @@ pub(crate) struct Call {
     /// not its signalling address); otherwise media goes to the address its SIP came
     /// from until the relay latches (a slot behind NAT writes a private `c=`).
     pub(crate) trusted: [bool; 2],
-    /// The echo service answered A: there is no B side, and A's new offers go to the
-    /// media engine's echo.
-    pub(crate) echo: bool,
 }
 
 impl Call {
+    /// A call to the echo service (the only service that answers): there is no B side,
+    /// and A's new offers go to the media engine's echo.
+    pub(crate) fn is_echo(&self) -> bool {
+        self.info.direction == CallDirection::Service
+    }
+
     pub(crate) fn new(key: CallKey, id: CallId, info: CallInfo, tags: [String; 2]) -> Call {
         Call {
             owner: Owner {
@@ -305,7 +308,6 @@ impl Call {
             token: None,
             a_timer: crate::sip::session_timer::UasOutcome::None,
             trusted: [false, false],
-            echo: false,
         }
     }
 

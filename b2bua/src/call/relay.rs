@@ -139,7 +139,7 @@ impl Call {
     /// A re-INVITE or UPDATE: a refresh (no SDP, or the same version) is answered here;
     /// a new offer goes through the media engine to the other side.
     fn on_offer_request(&mut self, cx: &mut Cx<'_>, side: Side, key: ServerKey, request: Request) {
-        if self.echo {
+        if self.is_echo() {
             return self.on_echo_offer(cx, side, key, request);
         }
         let is_invite = request.method == Method::Invite;
@@ -405,7 +405,7 @@ impl Call {
 
     /// INFO (RFC 6086), e.g. DTMF: the payload goes to the other side, its answer back.
     fn relay_info(&mut self, cx: &mut Cx<'_>, side: Side, key: ServerKey, request: Request) {
-        if self.echo {
+        if self.is_echo() {
             // Nobody to relay it to; a 481 would tell the caller its dialog is gone
             // (RFC 3261 §12.2.1.2). The echo returns RTP DTMF (RFC 4733) by itself.
             return self.respond_simple(cx, &key, &request, StatusCode::OK);
