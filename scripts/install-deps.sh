@@ -3,7 +3,9 @@
 #
 #   scripts/install-deps.sh [build|test]     (default: test)
 #
-#   build  what `make demo` needs: a C toolchain, pkg-config and libopus (for the media crate)
+#   build  what `make demo` needs: a C toolchain, pkg-config and libopus (for the media crate),
+#          clang and libbpf-dev (the media crate's in-kernel RTP forwarding program; without
+#          them the build warns and the userspace relay carries all media)
 #   test   also PostgreSQL and SIPp (package sip-tester), for `make test`
 #
 # Each package is checked with dpkg-query; apt-get runs only when one is missing, through
@@ -16,7 +18,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 log() { echo "install-deps: $*" >&2; }
 
 profile="${1:-test}"
-build_packages=(build-essential pkg-config libopus-dev ca-certificates curl)
+build_packages=(build-essential pkg-config libopus-dev ca-certificates curl clang libbpf-dev)
 test_packages=(postgresql sip-tester)
 case "$profile" in
   build) packages=("${build_packages[@]}") ;;
