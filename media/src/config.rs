@@ -35,6 +35,37 @@ pub struct MediaConfig {
     /// so that one wake-up serves many sockets (fewer context switches under load).
     /// Adds at most this much latency; zero disables it.
     pub coalesce: Duration,
+    /// Whether latched, plain RTP is forwarded inside the kernel (eBPF at TC ingress).
+    pub kernel_forwarding: KernelForwarding,
+}
+
+/// `media.kernel_forwarding`: whether latched, plain RTP is forwarded in the kernel
+/// instead of passing through the relay's sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KernelForwarding {
+    /// Use it if the program loads and attaches (needs root, or CAP_BPF and
+    /// CAP_NET_ADMIN); otherwise relay in userspace and say why in the log.
+    #[default]
+    Auto,
+    /// Use it; the engine does not start without it.
+    On,
+    /// Relay everything in userspace.
+    Off,
+}
+
+impl std::str::FromStr for KernelForwarding {
+    type Err = MediaError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "on" => Ok(Self::On),
+            "off" => Ok(Self::Off),
+            _ => Err(MediaError::Config(format!(
+                "kernel_forwarding {s:?}: expected \"auto\", \"on\" or \"off\""
+            ))),
+        }
+    }
 }
 
 impl Default for MediaConfig {
@@ -51,6 +82,7 @@ impl Default for MediaConfig {
             hold_timeout: Duration::from_secs(3600),
             workers: 0,
             coalesce: Duration::from_micros(500),
+            kernel_forwarding: KernelForwarding::Auto,
         }
     }
 }
@@ -119,5 +151,26 @@ mod tests {
             ..MediaConfig::default()
         };
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn kernel_forwarding_parsing() {
+        assert_eq!(
+            "auto".parse::<KernelForwarding>().unwrap(),
+            KernelForwarding::Auto
+        );
+        assert_eq!(
+            " ON ".parse::<KernelForwarding>().unwrap(),
+            KernelForwarding::On
+        );
+        assert_eq!(
+            "off".parse::<KernelForwarding>().unwrap(),
+            KernelForwarding::Off
+        );
+        assert!("yes".parse::<KernelForwarding>().is_err());
+        assert_eq!(
+            MediaConfig::default().kernel_forwarding,
+            KernelForwarding::Auto
+        );
     }
 }

@@ -62,8 +62,11 @@ impl Channel {
 pub struct LegStats {
     /// The relay's RTP port for this leg (the leg sends here).
     pub local_rtp_port: u16,
-    /// RTP packets accepted from the leg.
+    /// RTP packets accepted from the leg (including those forwarded in the kernel).
     pub rtp_packets: u64,
+    /// Of `rtp_packets`, those the kernel forwarded without the relay seeing them (see
+    /// `media.kernel_forwarding`); they are in `rtp_bytes` and `forwarded` too.
+    pub kernel_packets: u64,
     /// RTP bytes accepted from the leg.
     pub rtp_bytes: u64,
     /// RTCP packets accepted from the leg.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use sip_core::sdp::SessionDescription;
 
-use crate::config::MediaConfig;
+use crate::config::{KernelForwarding, MediaConfig};
 use crate::control::{
     Leg, MediaControl, MediaEvent, RecordingReport, SdpOptions, SessionStats, StreamStats,
 };
@@ -19,6 +19,7 @@ use crate::offer_answer::echo::EchoOrigin;
 use crate::offer_answer::{StreamDesc, describe, rewrite};
 use crate::ports::PortAllocator;
 use crate::recording::{RecorderHandle, RecordingTap, recording_path, wav};
+use crate::relay::kernel::{KernelForwarder, KernelStats};
 use crate::relay::session::{LegConfig, RelaySession, Timeouts};
 use crate::relay::worker::{Command, WorkerHandle};
 
@@ -58,6 +59,9 @@ struct Inner {
     next_key: AtomicU64,
     recorder: RecorderHandle,
     events: tokio::sync::mpsc::Sender<MediaEvent>,
+    /// In-kernel forwarding, when enabled and available. Declared after `workers`, so
+    /// the workers have taken their entries out before the program is detached.
+    kernel: Option<Arc<KernelForwarder>>,
 }
 
 struct StreamCtl {
@@ -100,8 +104,29 @@ impl MediaEngine {
         } else {
             config.workers
         };
+        let kernel = match config.kernel_forwarding {
+            KernelForwarding::Off => None,
+            mode => match KernelForwarder::start(&config.rtp_ports, config.bind_ip) {
+                Ok(k) => {
+                    tracing::info!(
+                        interfaces = ?k.interfaces(),
+                        "in-kernel RTP forwarding active (eBPF at TC ingress)"
+                    );
+                    Some(Arc::new(k))
+                }
+                Err(e) if mode == KernelForwarding::On => {
+                    return Err(MediaError::Config(format!(
+                        "kernel_forwarding = \"on\": {e}"
+                    )));
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "RTP relayed in userspace only");
+                    None
+                }
+            },
+        };
         let workers = (0..n)
-            .map(|i| WorkerHandle::spawn(i, config.coalesce, tx.clone()))
+            .map(|i| WorkerHandle::spawn(i, config.coalesce, tx.clone(), kernel.clone()))
             .collect::<Result<Vec<_>, _>>()?;
         let recorder = RecorderHandle::spawn()?;
         let inner = Inner {
@@ -113,6 +138,7 @@ impl MediaEngine {
             recorder,
             events: tx,
             config,
+            kernel,
         };
         Ok((
             Self {
@@ -125,6 +151,20 @@ impl MediaEngine {
     /// The configuration the engine runs with.
     pub fn config(&self) -> &MediaConfig {
         &self.inner.config
+    }
+
+    /// Counters of in-kernel forwarding; `None` when the relay runs in userspace only.
+    pub fn kernel_stats(&self) -> Option<KernelStats> {
+        self.inner.kernel.as_ref().map(|k| k.stats())
+    }
+
+    /// The interfaces in-kernel forwarding is attached to (empty when it is off).
+    pub fn kernel_interfaces(&self) -> Vec<String> {
+        self.inner
+            .kernel
+            .as_ref()
+            .map(|k| k.interfaces().to_vec())
+            .unwrap_or_default()
     }
 
     /// Free RTP port pairs.
@@ -246,6 +286,9 @@ impl MediaEngine {
             .map(|st| st.ports[author.other().index()])
             .collect();
         s.last_signal = SystemTime::now();
+        // Packets the kernel forwards do not wait for the worker: the new SDP (a move, a
+        // hold) must be applied to the kernel's entries before the answer goes out.
+        self.barrier(s)?;
         let out = rewrite(&mut sdp, &descs, &ports, self.inner.advertised, opts);
         if (opts.record || self.inner.config.record_calls) && s.recording.is_none() {
             self.start_recording_locked(call_id, s)?;
@@ -305,7 +348,21 @@ impl MediaEngine {
             tap: Some(tap.clone()),
         })?;
         s.recording = Some((tap, path.clone()));
+        // Recorded legs leave the kernel before this returns: no packet goes unrecorded.
+        self.barrier(s)?;
         Ok(path)
+    }
+
+    /// With in-kernel forwarding, waits until the session's worker has applied every
+    /// command sent so far (the userspace relay orders commands and packets itself).
+    fn barrier(&self, s: &SessionCtl) -> Result<(), MediaError> {
+        if self.inner.kernel.is_none() {
+            return Ok(());
+        }
+        let (reply, rx) = std::sync::mpsc::sync_channel(1);
+        self.worker(s)?.send(Command::Barrier { reply })?;
+        rx.recv_timeout(Duration::from_secs(5))
+            .map_err(|_| MediaError::WorkerGone)
     }
 
     fn stop_recording_locked(

@@ -45,11 +45,12 @@ mod service;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use config::MediaConfig;
+pub use config::{KernelForwarding, MediaConfig};
 pub use control::{
     Channel, Leg, LegStats, MediaControl, MediaEvent, RecordingReport, SdpOptions, SessionStats,
     StreamStats,
 };
 pub use engine::MediaEngine;
 pub use error::MediaError;
+pub use relay::kernel::{KernelError, KernelStats};
 pub use service::{MediaService, start};

@@ -20,6 +20,9 @@ pub struct ReceiveStats {
     started: Option<Instant>,
     ssrc: Option<u32>,
     clock_rate_hint: u32,
+    /// Received and lost in earlier sequence epochs (see [`resync`](Self::resync)).
+    prior_received: u64,
+    prior_lost: u64,
 }
 
 impl ReceiveStats {
@@ -37,6 +40,8 @@ impl ReceiveStats {
             *self = Self {
                 ssrc: Some(ssrc),
                 started: self.started.or(Some(now)),
+                prior_received: self.prior_received,
+                prior_lost: self.prior_lost,
                 ..Self::default()
             };
         }
@@ -80,6 +85,10 @@ impl ReceiveStats {
 
     /// Packets expected minus packets received (never negative).
     pub fn lost(&self) -> u64 {
+        self.prior_lost + self.epoch_lost()
+    }
+
+    fn epoch_lost(&self) -> u64 {
         match self.max_ext_seq {
             Some(max) => {
                 (u64::from(max.wrapping_sub(self.base_seq)) + 1).saturating_sub(self.received)
@@ -90,7 +99,22 @@ impl ReceiveStats {
 
     /// Packets received.
     pub fn received(&self) -> u64 {
-        self.received
+        self.prior_received + self.received
+    }
+
+    /// Counts packets that were forwarded without passing here (in the kernel).
+    pub fn add_unseen(&mut self, packets: u64) {
+        self.prior_received += packets;
+    }
+
+    /// Closes the current sequence epoch: the next packet starts a new one. Called when
+    /// packets went by unseen (kernel forwarding), so that their sequence numbers are not
+    /// taken for loss. Jitter carries on.
+    pub fn resync(&mut self) {
+        self.prior_received += self.received;
+        self.prior_lost += self.epoch_lost();
+        self.received = 0;
+        self.max_ext_seq = None;
     }
 
     /// Interarrival jitter in milliseconds.

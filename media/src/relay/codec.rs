@@ -67,6 +67,11 @@ impl CodecMap {
             .unwrap_or((Codec::Other, 8000))
     }
 
+    /// The payload types mapped to `codec`, in ascending order.
+    pub fn payload_types(&self, codec: Codec) -> impl Iterator<Item = u8> + '_ {
+        (0u8..128).filter(move |pt| self.get(*pt).0 == codec)
+    }
+
     /// The first audio codec the relay can decode, in the SDP's preference order.
     pub fn first_decodable<'a>(
         &self,

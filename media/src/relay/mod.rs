@@ -5,7 +5,6 @@ pub(crate) mod batch;
 pub mod codec;
 #[cfg(test)]
 mod echo_tests;
-#[cfg(target_os = "linux")]
 pub mod kernel;
 pub mod session;
 pub(crate) mod sys;

@@ -3,11 +3,12 @@
 //! simulated clock.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::codec::{Codec, CodecMap};
+use super::kernel::{MAX_DTMF_PTS, Route};
 use crate::control::{Channel, Leg, LegStats, MediaEvent, StreamStats};
 use crate::dtmf::DtmfDetector;
 use crate::quality::{self, CodecImpairment, ReceiveStats, RtcpView};
@@ -34,6 +35,7 @@ pub struct LegConfig {
 struct Counters {
     rtp_packets: u64,
     rtp_bytes: u64,
+    kernel_packets: u64,
     rtcp_packets: u64,
     rtcp_bytes: u64,
     forwarded: u64,
@@ -353,6 +355,71 @@ impl RelaySession {
         }
     }
 
+    /// Where `leg`'s RTP of `stream` may be forwarded in the kernel, as (latched source,
+    /// destination, the leg's telephone-event payload types): when forwarding it is plain
+    /// copying. Not for an echo, a recorded call, a stream on hold or muted towards the
+    /// other leg, an unlatched leg, a destination not yet known, IPv6, or more DTMF
+    /// payload types than the kernel entry holds. RTCP always stays here (statistics).
+    pub fn kernel_path(
+        &self,
+        stream: usize,
+        leg: Leg,
+    ) -> Option<(SocketAddrV4, SocketAddrV4, [u8; MAX_DTMF_PTS])> {
+        if self.mode != Mode::Relay || self.recording.is_some() {
+            return None;
+        }
+        let st = self.streams.get(stream)?;
+        let (me, peer) = (&st.legs[leg.index()], &st.legs[leg.other().index()]);
+        if me.cfg.hold || peer.cfg.hold || peer.cfg.mute_towards {
+            return None;
+        }
+        let rtp = Channel::Rtp.index();
+        let (SocketAddr::V4(src), SocketAddr::V4(dst)) =
+            (me.latched[rtp]?, peer.latched[rtp].or(peer.cfg.rtp)?)
+        else {
+            return None;
+        };
+        let dtmf = Route::dtmf_slots(me.cfg.codecs.payload_types(Codec::TelephoneEvent))?;
+        Some((src, dst, dtmf))
+    }
+
+    /// Credits `leg` with RTP the kernel forwarded for it: counters, and the idle clock
+    /// (`last_seen`: when the kernel saw the latest of them).
+    pub(crate) fn handle_kernel_counters(
+        &mut self,
+        stream: usize,
+        leg: Leg,
+        packets: u64,
+        bytes: u64,
+        last_seen: Option<Instant>,
+    ) {
+        let Some(st) = self.streams.get_mut(stream) else {
+            return;
+        };
+        let l = &mut st.legs[leg.index()];
+        if packets > 0 {
+            l.counters.rtp_packets += packets;
+            l.counters.rtp_bytes += bytes;
+            l.counters.forwarded += packets;
+            l.counters.kernel_packets += packets;
+            l.recv.add_unseen(packets);
+        }
+        if let Some(t) = last_seen
+            && l.last_rx.is_none_or(|prev| t > prev)
+        {
+            l.last_rx = Some(t);
+            l.timeout_reported = false;
+        }
+    }
+
+    /// `leg`'s RTP of `stream` is no longer forwarded in the kernel: the next packet here
+    /// starts a new sequence epoch, so what the kernel carried is not counted as lost.
+    pub(crate) fn kernel_left(&mut self, stream: usize, leg: Leg) {
+        if let Some(st) = self.streams.get_mut(stream) {
+            st.legs[leg.index()].recv.resync();
+        }
+    }
+
     /// The address `leg` latched onto for `channel` of `stream`, if it has.
     pub fn latched(&self, stream: usize, leg: Leg, channel: Channel) -> Option<SocketAddr> {
         self.streams.get(stream)?.legs[leg.index()].latched[channel.index()]
@@ -426,6 +493,7 @@ fn leg_stats(l: &LegState, now: Instant) -> LegStats {
     LegStats {
         rtp_packets: c.rtp_packets,
         rtp_bytes: c.rtp_bytes,
+        kernel_packets: c.kernel_packets,
         rtcp_packets: c.rtcp_packets,
         rtcp_bytes: c.rtcp_bytes,
         forwarded: c.forwarded,

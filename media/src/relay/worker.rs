@@ -2,13 +2,14 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read as _, Write as _};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::time::{Duration, Instant};
 
 use super::batch::{BATCH, Batch};
+use super::kernel::{EntryCounters, FwdKey, KernelForwarder, Route, source_ip};
 use super::session::{RelaySession, Verdict};
 use super::sys::{Epoll, connected_twin};
 use crate::control::{Channel, Leg, MediaEvent, StreamStats};
@@ -58,6 +59,8 @@ pub(crate) enum Command {
         key: u64,
         reply: SyncSender<Vec<StreamStats>>,
     },
+    /// Answer once every earlier command is applied (and with it, the kernel's entries).
+    Barrier { reply: SyncSender<()> },
     /// Stop the thread.
     Shutdown,
 }
@@ -75,6 +78,7 @@ impl WorkerHandle {
         index: usize,
         coalesce: Duration,
         events: tokio::sync::mpsc::Sender<MediaEvent>,
+        kernel: Option<Arc<KernelForwarder>>,
     ) -> io::Result<Self> {
         let (tx, rx) = std::sync::mpsc::channel();
         let (waker, wake_rx) = UnixStream::pair()?;
@@ -98,8 +102,13 @@ impl WorkerHandle {
                     free_slots: Vec::new(),
                     keys: HashMap::new(),
                     dropped_events: 0,
+                    kernel,
                 };
                 w.run();
+                // Nothing this worker put in the kernel outlives it.
+                for slot in 0..w.sessions.len() {
+                    w.unload_kernel(slot);
+                }
             })?;
         Ok(Self {
             tx,
@@ -160,6 +169,31 @@ struct WorkerSession {
     /// socks[stream][leg][channel]
     socks: Vec<[[LegSockets; 2]; 2]>,
     tokens: Vec<usize>,
+    /// offloads[stream][leg]: the leg's RTP direction as it is in the kernel.
+    offloads: Vec<[Option<Offload>; 2]>,
+}
+
+/// One leg direction in the kernel, and how much of its counters the session has.
+struct Offload {
+    route: Route,
+    key: FwdKey,
+    packets: u64,
+    bytes: u64,
+}
+
+/// Adds what the kernel counted for a leg since the last call to its session.
+fn credit(
+    relay: &mut RelaySession,
+    stream: usize,
+    leg: Leg,
+    off: &mut Offload,
+    counters: Option<EntryCounters>,
+) {
+    let Some(c) = counters else { return };
+    let packets = c.packets.saturating_sub(off.packets);
+    let bytes = c.bytes.saturating_sub(off.bytes);
+    (off.packets, off.bytes) = (c.packets, c.bytes);
+    relay.handle_kernel_counters(stream, leg, packets, bytes, c.last_seen);
 }
 
 struct Worker {
@@ -177,6 +211,8 @@ struct Worker {
     free_slots: Vec<usize>,
     keys: HashMap<u64, usize>,
     dropped_events: u64,
+    /// In-kernel forwarding, when the engine has it.
+    kernel: Option<Arc<KernelForwarder>>,
 }
 
 impl Worker {
@@ -225,6 +261,8 @@ impl Worker {
             if now >= next_tick {
                 next_tick = now + TICK;
                 for slot in 0..self.sessions.len() {
+                    // Kernel-forwarded packets count, and keep the media timeout away.
+                    self.poll_kernel(slot);
                     if let Some(s) = self.sessions[slot].as_mut() {
                         s.relay.handle_timeout(now);
                         self.flush_events(slot);
@@ -263,6 +301,7 @@ impl Worker {
         // (a signalled move is handled where it is applied): compare, rather than look up
         // the twin's state for every packet.
         let latched_before = sess.relay.latched(stream, leg, channel);
+        let mut latched_now = latched_before;
         // Edge-triggered epoll: read until a round comes back short of a full batch. A
         // busy socket gets at most a few rounds before the others are served, since at
         // most the datagrams queued by now are read.
@@ -295,6 +334,15 @@ impl Worker {
                 batch.set_dest(i, dst);
                 to_twin &= out_twin.map(|(_, peer)| peer) == Some(dst);
                 any = true;
+            }
+            if channel == Channel::Rtp
+                && let Some(k) = self.kernel.as_ref()
+                && sess.relay.latched(stream, leg, channel) != latched_now
+            {
+                // The kernel learns of the latch before the packet that made it leaves:
+                // a reply it provokes must find the kernel's entries up to date.
+                latched_now = sess.relay.latched(stream, leg, channel);
+                sync_session(k, &self.sockets, sess);
             }
             if any {
                 match (out_twin, out_bound) {
@@ -435,6 +483,7 @@ impl Worker {
                     relay: session,
                     socks: Vec::new(),
                     tokens: Vec::new(),
+                    offloads: Vec::new(),
                 };
                 let slot = match self.free_slots.pop() {
                     Some(s) => {
@@ -502,14 +551,24 @@ impl Worker {
                     s.relay.update_leg(now, stream, leg, *cfg, relatch);
                     // A forgotten address closes the twin connected to it.
                     self.follow_latch(slot, stream, leg);
+                    // Hold, a move or new payload types change what the kernel may do.
+                    self.sync_kernel(slot);
                 }
             }
             Command::SetRecording { key, tap } => {
-                if let Some(s) = self.session_mut(key) {
+                if let Some(&slot) = self.keys.get(&key)
+                    && let Some(Some(s)) = self.sessions.get_mut(slot)
+                {
                     s.relay.set_recording(tap);
+                    // Recorded packets must pass through here: out of the kernel with the
+                    // next packet, back in when the recording stops.
+                    self.sync_kernel(slot);
                 }
             }
             Command::Stats { key, reply } => {
+                if let Some(&slot) = self.keys.get(&key) {
+                    self.poll_kernel(slot);
+                }
                 let stats = self
                     .session_mut(key)
                     .map(|s| s.relay.stats(now))
@@ -524,6 +583,9 @@ impl Worker {
                 // The sockets are closed now, so the control side may reuse the ports.
                 let _ = reply.try_send(stats);
             }
+            Command::Barrier { reply } => {
+                let _ = reply.try_send(());
+            }
             Command::Shutdown => {}
         }
     }
@@ -534,6 +596,8 @@ impl Worker {
     }
 
     fn remove_slot(&mut self, slot: usize, now: Instant) -> Vec<StreamStats> {
+        // Out of the kernel before the sockets close: the ports may be reused at once.
+        self.unload_kernel(slot);
         let Some(sess) = self.sessions.get_mut(slot).and_then(Option::take) else {
             return Vec::new();
         };
@@ -546,5 +610,116 @@ impl Worker {
         self.free_slots.push(slot);
         tracing::debug!(key = sess.key, "relay session removed");
         sess.relay.stats(now)
+    }
+}
+
+/// The kernel route `leg`'s RTP of `stream` should have now, if any.
+fn wanted_route(
+    sockets: &[Option<SocketEntry>],
+    sess: &WorkerSession,
+    stream: usize,
+    leg: Leg,
+) -> Option<Route> {
+    let (from, dst, dtmf) = sess.relay.kernel_path(stream, leg)?;
+    let socks = sess.socks.get(stream)?;
+    let bound = |l: Leg| -> Option<SocketAddr> {
+        let t = socks[l.index()][Channel::Rtp.index()].bound?;
+        sockets.get(t)?.as_ref()?.socket.local_addr().ok()
+    };
+    let (ours, other) = (bound(leg)?, bound(leg.other())?);
+    Some(Route {
+        from,
+        to_us: SocketAddrV4::new(source_ip(ours.ip(), from)?, ours.port()),
+        via: SocketAddrV4::new(source_ip(other.ip(), dst)?, other.port()),
+        dst,
+        dtmf,
+    })
+}
+
+/// Makes the kernel's entries for a session what its state allows: inserted when a
+/// direction becomes plain forwarding, replaced when its destination moves, removed
+/// (with its counters credited) when it stops being plain forwarding.
+fn sync_session(k: &KernelForwarder, sockets: &[Option<SocketEntry>], sess: &mut WorkerSession) {
+    let wanted: Vec<(usize, Leg, Option<Route>)> = (0..sess.socks.len())
+        .flat_map(|st| [Leg::A, Leg::B].map(|leg| (st, leg)))
+        .map(|(st, leg)| (st, leg, wanted_route(sockets, sess, st, leg)))
+        .collect();
+    {
+        for (stream, leg, want) in wanted {
+            while sess.offloads.len() <= stream {
+                sess.offloads.push([None, None]);
+            }
+            let cur = &mut sess.offloads[stream][leg.index()];
+            if cur.as_ref().map(|o| o.route) == want {
+                continue;
+            }
+            if let Some(mut old) = cur.take() {
+                let last = k.remove(&old.key);
+                credit(&mut sess.relay, stream, leg, &mut old, last);
+                sess.relay.kernel_left(stream, leg);
+            }
+            if let Some(route) = want {
+                match k.insert(&route) {
+                    Ok(()) => {
+                        *cur = Some(Offload {
+                            route,
+                            key: route.key(),
+                            packets: 0,
+                            bytes: 0,
+                        });
+                    }
+                    // The userspace relay carries the leg: correct, only dearer.
+                    Err(e) => tracing::debug!(error = %e, "leg not forwarded in the kernel"),
+                }
+            }
+        }
+    }
+}
+
+impl Worker {
+    /// [`sync_session`] for the session in `slot`.
+    fn sync_kernel(&mut self, slot: usize) {
+        let (Some(k), Some(Some(sess))) = (self.kernel.as_ref(), self.sessions.get_mut(slot))
+        else {
+            return;
+        };
+        sync_session(k, &self.sockets, sess);
+    }
+
+    /// Credits a session with what the kernel forwarded for it since the last poll.
+    fn poll_kernel(&mut self, slot: usize) {
+        let Some(k) = self.kernel.as_ref() else {
+            return;
+        };
+        let Some(Some(sess)) = self.sessions.get_mut(slot) else {
+            return;
+        };
+        for (stream, legs) in sess.offloads.iter_mut().enumerate() {
+            for (leg, off) in [Leg::A, Leg::B].into_iter().zip(legs.iter_mut()) {
+                if let Some(off) = off {
+                    let now = k.read(&off.key);
+                    credit(&mut sess.relay, stream, leg, off, now);
+                }
+            }
+        }
+    }
+
+    /// Takes every entry of a session out of the kernel, crediting the last counts.
+    fn unload_kernel(&mut self, slot: usize) {
+        let Some(k) = self.kernel.as_ref() else {
+            return;
+        };
+        let Some(Some(sess)) = self.sessions.get_mut(slot) else {
+            return;
+        };
+        for (stream, legs) in sess.offloads.iter_mut().enumerate() {
+            for (leg, off) in [Leg::A, Leg::B].into_iter().zip(legs.iter_mut()) {
+                if let Some(mut o) = off.take() {
+                    let last = k.remove(&o.key);
+                    credit(&mut sess.relay, stream, leg, &mut o, last);
+                    sess.relay.kernel_left(stream, leg);
+                }
+            }
+        }
     }
 }
