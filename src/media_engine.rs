@@ -34,6 +34,7 @@ pub(crate) fn settings(config: &Config) -> media::MediaConfig {
         recordings_dir: config.media.recordings_dir.clone(),
         record_calls: config.media.record_calls,
         media_timeout: Duration::from_secs(config.media.media_timeout_s),
+        kernel_forwarding: config.media.kernel_forwarding.into(),
         ..media::MediaConfig::default()
     }
 }

@@ -29,6 +29,31 @@ pub(crate) struct MediaConfig {
     pub(crate) record_calls: bool,
     /// Seconds without RTP after which a call is ended; default 60.
     pub(crate) media_timeout_s: u64,
+    /// Whether latched, plain RTP is forwarded in the kernel (eBPF); default `auto`.
+    pub(crate) kernel_forwarding: KernelForwarding,
+}
+
+/// `media.kernel_forwarding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum KernelForwarding {
+    /// Use it when the program loads and attaches; else relay in userspace.
+    #[default]
+    Auto,
+    /// Use it; `vss serve` does not start without it.
+    On,
+    /// Relay in userspace only.
+    Off,
+}
+
+impl From<KernelForwarding> for media::KernelForwarding {
+    fn from(k: KernelForwarding) -> Self {
+        match k {
+            KernelForwarding::Auto => Self::Auto,
+            KernelForwarding::On => Self::On,
+            KernelForwarding::Off => Self::Off,
+        }
+    }
 }
 
 impl Default for MediaConfig {
@@ -43,6 +68,7 @@ impl Default for MediaConfig {
             recordings_dir: PathBuf::from("./var/recordings"),
             record_calls: false,
             media_timeout_s: 60,
+            kernel_forwarding: KernelForwarding::Auto,
         }
     }
 }

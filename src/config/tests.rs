@@ -64,6 +64,10 @@ fn defaults_are_the_contract_defaults() {
     assert_eq!(c.media.recordings_dir, PathBuf::from("./var/recordings"));
     assert!(!c.media.record_calls);
     assert_eq!(c.media.media_timeout_s, 60);
+    assert_eq!(
+        c.media.kernel_forwarding,
+        super::media::KernelForwarding::Auto
+    );
     assert_eq!(c.database.url.expose(), "sqlite://./var/vss.db");
     assert_eq!(c.api.listen, "0.0.0.0:8083".parse::<SocketAddr>().unwrap());
     assert!(c.api.jwt_secret.is_none());
@@ -106,6 +110,7 @@ fn a_full_file_is_read() {
         recordings_dir = "/srv/rec"
         record_calls = true
         media_timeout_s = 30
+        kernel_forwarding = "off"
 
         [database]
         url = "postgres://vss@db.example.net/vss"
@@ -140,6 +145,10 @@ fn a_full_file_is_read() {
     assert_eq!(c.media.ng_listen, None);
     assert_eq!(c.media.public_ip, Some("203.0.113.5".parse().unwrap()));
     assert!(c.media.record_calls);
+    assert_eq!(
+        c.media.kernel_forwarding,
+        super::media::KernelForwarding::Off
+    );
     assert_eq!(c.trunks[0].transport, Transport::Tcp);
     assert_eq!(c.trunks[0].prefixes, ["44", "+44"]);
     assert_eq!(

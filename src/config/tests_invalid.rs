@@ -122,6 +122,18 @@ fn bad_values_are_errors_naming_key_and_value() {
             "\"my.host\"",
         ),
         (
+            "[media]\nkernel_forwarding = \"yes\"".into(),
+            vec![],
+            "media.kernel_forwarding",
+            "\"yes\"",
+        ),
+        (
+            String::new(),
+            vec![("VSS_MEDIA__KERNEL_FORWARDING", "always")],
+            "media.kernel_forwarding",
+            "\"always\"",
+        ),
+        (
             "[media]\nng_listen = \"localhost:22222\"".into(),
             vec![],
             "media.ng_listen",
