@@ -18,6 +18,9 @@
 //! - Forwarding runs on one thread per CPU, each with its own epoll set, `recvmmsg` and
 //!   `sendmmsg`, and no allocation per packet ([`relay`]). The per-call logic
 //!   ([`relay::session::RelaySession`]) is sans-IO and tested with a simulated clock.
+//! - Latched, plain RTP can be forwarded inside the kernel instead ([`relay::kernel`]:
+//!   an eBPF program at TC ingress, `media.kernel_forwarding`); whatever it leaves alone
+//!   reaches the sockets and is relayed as above.
 //! - Recording ([`recording`]) writes stereo WAV (leg A left, leg B right) from G.711 and
 //!   Opus, with gaps counted and truncated files repaired at start.
 //! - [`ng`] serves rtpengine's ng protocol so Kamailio's rtpengine module can use VSS as
