@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -82,6 +82,8 @@ struct SessionCtl {
     recording: Option<(RecordingTap, PathBuf)>,
     /// The relay's `o=` line when this is an echo session; `None` for a relayed call.
     echo: Option<EchoOrigin>,
+    /// True while the worker has any of the session's directions in the kernel.
+    in_kernel: Arc<AtomicBool>,
 }
 
 impl MediaEngine {
@@ -220,6 +222,7 @@ impl MediaEngine {
             streams: Vec::new(),
             recording: None,
             echo: None,
+            in_kernel: Arc::new(AtomicBool::new(false)),
         };
         Ok(s)
     }
@@ -355,8 +358,10 @@ impl MediaEngine {
 
     /// With in-kernel forwarding, waits until the session's worker has applied every
     /// command sent so far (the userspace relay orders commands and packets itself).
+    /// A session with nothing in the kernel needs no wait (a new call's offer and answer
+    /// never do): the worker applies commands before the packets that follow them.
     fn barrier(&self, s: &SessionCtl) -> Result<(), MediaError> {
-        if self.inner.kernel.is_none() {
+        if self.inner.kernel.is_none() || !s.in_kernel.load(Ordering::Acquire) {
             return Ok(());
         }
         let (reply, rx) = std::sync::mpsc::sync_channel(1);
@@ -478,6 +483,7 @@ impl MediaControl for MediaEngine {
             self.inner.workers[s.worker].send(Command::AddSession {
                 key: s.key,
                 session: Box::new(relay),
+                in_kernel: s.in_kernel.clone(),
             })?;
             sessions.insert(call_id.to_owned(), s);
         }

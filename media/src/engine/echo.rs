@@ -72,6 +72,7 @@ impl MediaEngine {
             self.worker(&s)?.send(Command::AddSession {
                 key: s.key,
                 session: Box::new(relay),
+                in_kernel: s.in_kernel.clone(),
             })?;
             sessions.insert(call_id.to_owned(), s);
         }

@@ -5,6 +5,7 @@ use std::io::{self, Read as _, Write as _};
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,9 @@ pub(crate) enum Command {
     AddSession {
         key: u64,
         session: Box<RelaySession>,
+        /// Kept true by the worker while any of the session's directions is in the
+        /// kernel, so the control side knows when a change must wait for the worker.
+        in_kernel: Arc<AtomicBool>,
     },
     /// Adopt the RTP and RTCP sockets of one leg of one stream.
     AddSockets {
@@ -171,6 +175,16 @@ struct WorkerSession {
     tokens: Vec<usize>,
     /// offloads[stream][leg]: the leg's RTP direction as it is in the kernel.
     offloads: Vec<[Option<Offload>; 2]>,
+    /// Whether `offloads` holds any entry, for the control side (see `Command::AddSession`).
+    in_kernel: Arc<AtomicBool>,
+}
+
+impl WorkerSession {
+    /// Publishes whether any direction is in the kernel now.
+    fn publish_offloads(&self) {
+        let any = self.offloads.iter().flatten().any(Option::is_some);
+        self.in_kernel.store(any, Ordering::Release);
+    }
 }
 
 /// One leg direction in the kernel, and how much of its counters the session has.
@@ -477,13 +491,18 @@ impl Worker {
 
     fn apply(&mut self, now: Instant, cmd: Command) {
         match cmd {
-            Command::AddSession { key, session } => {
+            Command::AddSession {
+                key,
+                session,
+                in_kernel,
+            } => {
                 let ws = WorkerSession {
                     key,
                     relay: session,
                     socks: Vec::new(),
                     tokens: Vec::new(),
                     offloads: Vec::new(),
+                    in_kernel,
                 };
                 let slot = match self.free_slots.pop() {
                     Some(s) => {
@@ -674,6 +693,7 @@ fn sync_session(k: &KernelForwarder, sockets: &[Option<SocketEntry>], sess: &mut
             }
         }
     }
+    sess.publish_offloads();
 }
 
 impl Worker {
@@ -721,5 +741,6 @@ impl Worker {
                 }
             }
         }
+        sess.publish_offloads();
     }
 }
