@@ -7,8 +7,11 @@
 //!     loads an already running relay (VSS or rtpengine) through its ng port
 //! cargo run --release -p media --example rtp_load -- relay --ng 127.0.0.1:22299 [--workers N]
 //!     runs only the relay ([--coalesce-us N] sets the wake-up coalescing)
+//! cargo run --release -p media --example rtp_load -- --calls 1000 --seconds 20 --direct
+//!     no relay: each end sends straight to the other (the direct baseline)
+//! add --baseline to a relay run to run the direct baseline right before it and print the
+//!     relay's cost per packet system-wide (machine CPU with the relay − without)
 //! add --record to record every call (the report then counts recordings and their gaps)
-//!     runs only the relay
 //! ```
 #![allow(missing_docs)]
 
@@ -17,7 +20,7 @@ use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use media::loadgen::{LoadConfig, run};
+use media::loadgen::{LoadConfig, LoadReport, RelayCost, run};
 use media::ng::NgClient;
 use media::ng::bencode::{Value, dict};
 use media::{MediaConfig, MediaEngine};
@@ -75,6 +78,36 @@ fn main() -> ExitCode {
     }
     let calls = arg(&args, "--calls").unwrap_or(100);
     let seconds: f64 = arg(&args, "--seconds").unwrap_or(10.0);
+    let flag = |name: &str| args.iter().any(|a| a == name);
+    let (direct, baseline) = (flag("--direct"), flag("--baseline"));
+    if direct && (baseline || args.iter().any(|a| a == "--ng" || a == "--pid")) {
+        eprintln!("--direct runs without a relay: it takes no --ng, --pid or --baseline");
+        return ExitCode::FAILURE;
+    }
+    let config = |ng: Option<SocketAddr>, relay_pid: Option<u32>| LoadConfig {
+        ng,
+        calls,
+        duration: Duration::from_secs_f64(seconds),
+        relay_pid,
+        local_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+        record: flag("--record"),
+    };
+    // The baseline runs first, before any relay this tool starts exists.
+    let before: Option<LoadReport> = if direct || baseline {
+        match run(&config(None, None)) {
+            Ok(report) if direct => {
+                print!("{report}");
+                return ExitCode::SUCCESS;
+            }
+            Ok(report) => Some(report),
+            Err(e) => {
+                eprintln!("direct baseline failed: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
     let mut child = None;
     let ng: SocketAddr = match arg(&args, "--ng") {
         Some(ng) => ng,
@@ -108,30 +141,34 @@ fn main() -> ExitCode {
         eprintln!("no ng answer from {ng}");
         if let Some(mut c) = child {
             let _ = c.kill();
+            let _ = c.wait();
         }
         return ExitCode::FAILURE;
     }
-    let cfg = LoadConfig {
-        ng,
-        calls,
-        duration: Duration::from_secs_f64(seconds),
-        relay_pid: arg(&args, "--pid").or(child.as_ref().map(|c| c.id())),
-        local_ip: "127.0.0.1"
-            .parse()
-            .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
-        record: args.iter().any(|a| a == "--record"),
-    };
-    let result = run(&cfg);
+    let relay_pid = arg(&args, "--pid").or(child.as_ref().map(|c| c.id()));
+    let result = run(&config(Some(ng), relay_pid));
     if let Some(mut c) = child {
         let _ = c.kill();
         let _ = c.wait();
     }
-    match result {
-        Ok(report) => {
+    match (result, before) {
+        (Ok(report), None) => {
             print!("{report}");
             ExitCode::SUCCESS
         }
-        Err(e) => {
+        (Ok(report), Some(direct)) => {
+            print!("== direct baseline (no relay) ==\n{direct}");
+            print!("== through the relay at {ng} ==\n{report}");
+            print!(
+                "== relay cost ==\n{}",
+                RelayCost {
+                    relay: &report,
+                    direct: &direct,
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        (Err(e), _) => {
             eprintln!("load failed: {e}");
             ExitCode::FAILURE
         }
