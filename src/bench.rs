@@ -33,7 +33,7 @@ pub(crate) struct RtpArgs {
     /// receiving the traffic costs.
     #[arg(long, conflicts_with_all = ["ng", "pid", "record", "baseline"])]
     pub(crate) direct: bool,
-    /// Run the direct baseline right before the relay run, and print the relay's cost per
+    /// Run the direct baseline right after the relay run, and print the relay's cost per
     /// packet system-wide: the machine's busy CPU per packet with the relay minus without
     /// (the figure that also counts a relay forwarding in the kernel).
     #[arg(long)]
@@ -73,10 +73,10 @@ pub(crate) fn rtp(
         .ng
         .or(config_ng)
         .context("no ng address: give --ng ADDR or set media.ng_listen")?;
-    let before = args.baseline.then(direct).transpose()?;
     let report =
         media::loadgen::run(&config(Some(ng))).with_context(|| format!("load run against {ng}"))?;
-    match before {
+    // After, not before: a relay that cannot be reached fails at once.
+    match args.baseline.then(direct).transpose()? {
         None => write!(out, "{report}")?,
         Some(direct) => {
             write!(out, "== direct baseline (no relay) ==\n{direct}")?;

@@ -9,7 +9,7 @@
 //!     runs only the relay ([--coalesce-us N] sets the wake-up coalescing)
 //! cargo run --release -p media --example rtp_load -- --calls 1000 --seconds 20 --direct
 //!     no relay: each end sends straight to the other (the direct baseline)
-//! add --baseline to a relay run to run the direct baseline right before it and print the
+//! add --baseline to a relay run to run the direct baseline right after it and print the
 //!     relay's cost per packet system-wide (machine CPU with the relay − without)
 //! add --record to record every call (the report then counts recordings and their gaps)
 //! ```
@@ -20,7 +20,7 @@ use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use media::loadgen::{LoadConfig, LoadReport, RelayCost, run};
+use media::loadgen::{LoadConfig, RelayCost, run};
 use media::ng::NgClient;
 use media::ng::bencode::{Value, dict};
 use media::{MediaConfig, MediaEngine};
@@ -92,22 +92,18 @@ fn main() -> ExitCode {
         local_ip: std::net::IpAddr::from([127, 0, 0, 1]),
         record: flag("--record"),
     };
-    // The baseline runs first, before any relay this tool starts exists.
-    let before: Option<LoadReport> = if direct || baseline {
-        match run(&config(None, None)) {
-            Ok(report) if direct => {
+    if direct {
+        return match run(&config(None, None)) {
+            Ok(report) => {
                 print!("{report}");
-                return ExitCode::SUCCESS;
+                ExitCode::SUCCESS
             }
-            Ok(report) => Some(report),
             Err(e) => {
                 eprintln!("direct baseline failed: {e}");
-                return ExitCode::FAILURE;
+                ExitCode::FAILURE
             }
-        }
-    } else {
-        None
-    };
+        };
+    }
     let mut child = None;
     let ng: SocketAddr = match arg(&args, "--ng") {
         Some(ng) => ng,
@@ -151,12 +147,21 @@ fn main() -> ExitCode {
         let _ = c.kill();
         let _ = c.wait();
     }
-    match (result, before) {
-        (Ok(report), None) => {
-            print!("{report}");
-            ExitCode::SUCCESS
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("load failed: {e}");
+            return ExitCode::FAILURE;
         }
-        (Ok(report), Some(direct)) => {
+    };
+    if !baseline {
+        print!("{report}");
+        return ExitCode::SUCCESS;
+    }
+    // After the relay run (and once the relay this tool started is gone): a relay that
+    // cannot be reached fails at once.
+    match run(&config(None, None)) {
+        Ok(direct) => {
             print!("== direct baseline (no relay) ==\n{direct}");
             print!("== through the relay at {ng} ==\n{report}");
             print!(
@@ -168,8 +173,9 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        (Err(e), _) => {
-            eprintln!("load failed: {e}");
+        Err(e) => {
+            print!("{report}");
+            eprintln!("direct baseline failed: {e}");
             ExitCode::FAILURE
         }
     }

@@ -227,6 +227,7 @@ fn blast(
         .ng
         .and_then(|ng| cfg.relay_pid.or_else(|| owner_of_udp_port(ng.port())));
     let me = std::process::id();
+    let softirqd = cpu::ksoftirqd_pids();
     let stop = Arc::new(AtomicBool::new(false));
     let delivered = Arc::new(AtomicU64::new(0));
     let base = Instant::now();
@@ -240,6 +241,7 @@ fn blast(
     let load_average = cpu::load_average();
     let cpu_before = pid.and_then(cpu_seconds);
     let own_before = cpu_seconds(me);
+    let softirqd_before = cpu::cpu_seconds_of(&softirqd);
     let machine_before = CpuTimes::read();
     let started = Instant::now();
     let mut offered = 0u64;
@@ -296,6 +298,7 @@ fn blast(
     let machine_after = CpuTimes::read();
     let cpu_after = pid.and_then(cpu_seconds);
     let own_after = cpu_seconds(me);
+    let softirqd_after = cpu::cpu_seconds_of(&softirqd);
     // Let the last packets arrive.
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
@@ -338,6 +341,7 @@ fn blast(
             .zip(machine_before)
             .and_then(|(after, before)| after.since(&before)),
         generator_cpu_seconds: own_before.zip(own_after).map(|(a, b)| b - a),
+        softirqd_cpu_seconds: softirqd_before.zip(softirqd_after).map(|(a, b)| b - a),
         load_average,
         ..LoadReport::default()
     })

@@ -7,6 +7,15 @@
 //! shows almost nothing. The machine's busy time over the sending window counts both
 //! kinds alike; a run without any relay (the direct baseline) gives what generating and
 //! receiving the traffic cost, and the difference is the relay's.
+//!
+//! The machine's figure counts every other process too, and on a saturated machine it
+//! cannot grow at all: the relay's work only displaces someone else's. The attributed
+//! figure counts only the processes the traffic runs in: the load tool, the relay and
+//! the kernel's `ksoftirqd` threads (where softirq work goes when it is deferred). It
+//! holds under other load on kernels that charge softirq time to the task it interrupts
+//! (tick accounting without `CONFIG_IRQ_TIME_ACCOUNTING`, as on the project's VM): on
+//! loopback that task is the sender. With `CONFIG_IRQ_TIME_ACCOUNTING` softirq time is
+//! nobody's, and only the machine's figure sees a relay that forwards in the kernel.
 
 /// Clock ticks per second of `/proc` times (`USER_HZ`).
 fn ticks_per_second() -> f64 {
@@ -104,6 +113,17 @@ impl CpuTimes {
         })
     }
 
+    /// Busy ticks as a share of all the ticks counted (busy, idle, iowait, steal), in
+    /// percent: near 100, the machine was saturated and the run measured its queueing.
+    pub fn busy_percent(&self) -> f64 {
+        let all = self.busy() + self.idle + self.iowait + self.steal;
+        if all == 0 {
+            0.0
+        } else {
+            self.busy() as f64 * 100.0 / all as f64
+        }
+    }
+
     /// [`busy`](Self::busy) in CPU seconds.
     pub fn busy_seconds(&self) -> f64 {
         self.busy() as f64 / ticks_per_second()
@@ -122,6 +142,25 @@ pub fn load_average() -> Option<f64> {
 
 fn parse_load_average(text: &str) -> Option<f64> {
     text.split_whitespace().next()?.parse().ok()
+}
+
+/// The kernel's softirq threads (`ksoftirqd/N`), one per CPU.
+pub fn ksoftirqd_pids() -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.starts_with("ksoftirqd/"))
+        })
+        .collect()
+}
+
+/// User + system CPU seconds of all of `pids` together; `None` if one cannot be read.
+pub fn cpu_seconds_of(pids: &[u32]) -> Option<f64> {
+    pids.iter().map(|&p| cpu_seconds(p)).sum()
 }
 
 /// User + system CPU seconds of a process, from `/proc/PID/stat`.
@@ -250,6 +289,8 @@ mod tests {
         };
         let d = b.since(&a).unwrap();
         assert_eq!((d.busy(), d.idle, d.steal, d.cpus), (500, 1000, 7, 2));
+        assert!((d.busy_percent() - 500.0 * 100.0 / 1507.0).abs() < 1e-9);
+        assert_eq!(CpuTimes::default().busy_percent(), 0.0);
         assert_eq!(a.since(&b), None);
         assert_eq!(a.since(&a).unwrap().busy(), 0);
     }
@@ -272,6 +313,13 @@ mod tests {
         );
         assert_eq!(process_ticks("1 (no close"), None);
         assert_eq!(process_ticks("1 (x)"), None);
+        let me = std::process::id();
+        assert!(cpu_seconds_of(&[me, me]).unwrap() >= 2.0 * cpu_seconds(me).unwrap());
+        assert_eq!(cpu_seconds_of(&[me, u32::MAX]), None);
+        assert_eq!(cpu_seconds_of(&[]), Some(0.0));
+        let ksoftirqd = ksoftirqd_pids();
+        assert!(!ksoftirqd.contains(&me));
+        assert!(cpu_seconds_of(&ksoftirqd).is_some());
         let s = UdpSocket::bind("127.0.0.1:0").unwrap();
         assert_eq!(
             owner_of_udp_port(s.local_addr().unwrap().port()),

@@ -36,6 +36,8 @@ pub struct LoadReport {
     /// CPU seconds (user + system) this process, the generator and receiver, used while
     /// media flowed.
     pub generator_cpu_seconds: Option<f64>,
+    /// CPU seconds the kernel's `ksoftirqd` threads used while media flowed.
+    pub softirqd_cpu_seconds: Option<f64>,
     /// The one-minute load average when media started: how busy the machine already was.
     pub load_average: Option<f64>,
     /// Recordings the relay reported when the calls were deleted.
@@ -71,6 +73,23 @@ impl LoadReport {
     pub fn machine_us_per_packet(&self) -> Option<f64> {
         let cpu = self.machine_cpu?;
         (self.delivered > 0).then(|| cpu.busy_seconds() * 1e6 / self.delivered as f64)
+    }
+
+    /// CPU seconds of the processes the traffic ran in: the load tool, the relay (none in
+    /// the direct baseline) and `ksoftirqd` (see [`cpu`](super::cpu)).
+    pub fn attributed_cpu_seconds(&self) -> Option<f64> {
+        let relay = if self.direct {
+            0.0
+        } else {
+            self.relay_cpu_seconds?
+        };
+        Some(self.generator_cpu_seconds? + relay + self.softirqd_cpu_seconds?)
+    }
+
+    /// [`attributed_cpu_seconds`](Self::attributed_cpu_seconds) µs per delivered packet.
+    pub fn attributed_us_per_packet(&self) -> Option<f64> {
+        let cpu = self.attributed_cpu_seconds()?;
+        (self.delivered > 0).then(|| cpu * 1e6 / self.delivered as f64)
     }
 }
 
@@ -118,10 +137,11 @@ impl fmt::Display for LoadReport {
         match (self.machine_cpu, self.machine_us_per_packet()) {
             (Some(cpu), Some(per)) => writeln!(
                 f,
-                "machine cpu      {:.2} s busy on {} CPUs  =  {per:.2} µs/packet  \
+                "machine cpu      {:.2} s busy on {} CPUs ({:.1} %)  =  {per:.2} µs/packet  \
                  (user+nice+system+irq+softirq; steal {:.2} s not counted)",
                 cpu.busy_seconds(),
                 cpu.cpus,
+                cpu.busy_percent(),
                 cpu.steal_seconds()
             ),
             _ => writeln!(
@@ -133,6 +153,16 @@ impl fmt::Display for LoadReport {
             writeln!(
                 f,
                 "load tool cpu    {cpu:.2} s (this process: generator and receiver)"
+            )?;
+        }
+        if let (Some(cpu), Some(per)) = (
+            self.attributed_cpu_seconds(),
+            self.attributed_us_per_packet(),
+        ) {
+            writeln!(
+                f,
+                "attributed cpu   {cpu:.2} s  =  {per:.2} µs/packet  (load tool + relay + ksoftirqd {:.2} s)",
+                self.softirqd_cpu_seconds.unwrap_or(0.0)
             )?;
         }
         if let Some(load) = self.load_average {
@@ -168,6 +198,12 @@ impl RelayCost<'_> {
     pub fn system_wide_us(&self) -> Option<f64> {
         Some(self.relay.machine_us_per_packet()? - self.direct.machine_us_per_packet()?)
     }
+
+    /// Attributed µs per packet (load tool, relay, ksoftirqd) with the relay minus that of
+    /// the direct baseline.
+    pub fn attributed_us(&self) -> Option<f64> {
+        Some(self.relay.attributed_us_per_packet()? - self.direct.attributed_us_per_packet()?)
+    }
 }
 
 impl fmt::Display for RelayCost<'_> {
@@ -183,6 +219,18 @@ impl fmt::Display for RelayCost<'_> {
                 r - d
             ),
             _ => writeln!(f, "relay cost per packet (system-wide)  unknown"),
+        }?;
+        match (
+            self.relay.attributed_us_per_packet(),
+            self.direct.attributed_us_per_packet(),
+        ) {
+            (Some(r), Some(d)) => writeln!(
+                f,
+                "relay cost per packet (attributed)   {r:.2} − {d:.2} = {:.2} µs  \
+                 (load tool + relay + ksoftirqd µs/packet: with the relay − direct baseline)",
+                r - d
+            ),
+            _ => writeln!(f, "relay cost per packet (attributed)   unknown"),
         }?;
         match (self.relay.relay_pid, self.relay.cpu_seconds_per_million()) {
             (Some(pid), Some(per)) => writeln!(
@@ -215,6 +263,8 @@ mod tests {
                 cpus: 2,
                 ..CpuTimes::default()
             }),
+            generator_cpu_seconds: Some(0.001),
+            softirqd_cpu_seconds: Some(0.002),
             load_average: Some(1.5),
             ..LoadReport::default()
         }
@@ -231,13 +281,27 @@ mod tests {
         assert_eq!(nothing.cpu_seconds_per_million(), None);
         let text = r.to_string();
         assert!(
-            text.contains("machine cpu      0.02 s busy on 2 CPUs  =  20.00 µs/packet"),
+            text.contains("machine cpu      0.02 s busy on 2 CPUs (2.4 %)  =  20.00 µs/packet"),
             "{text}"
         );
         assert!(text.contains("steal 0.03 s not counted"), "{text}");
         assert!(text.contains("(4.00 µs/packet)"), "{text}");
         assert!(text.contains("load average     1.50"), "{text}");
-        let d = run(true, 1, 500).to_string();
+        // Load tool 1 ms + relay 4 ms + ksoftirqd 2 ms over 1000 packets.
+        assert_eq!(r.attributed_us_per_packet(), Some(7.0));
+        assert!(
+            text.contains(
+                "attributed cpu   0.01 s  =  7.00 µs/packet  (load tool + relay + ksoftirqd 0.00 s)"
+            ),
+            "{text}"
+        );
+        // No relay in the baseline: its pid and time, if any, are not counted.
+        let direct = LoadReport {
+            relay_cpu_seconds: Some(9.0),
+            ..run(true, 1, 500)
+        };
+        assert_eq!(direct.attributed_us_per_packet(), Some(6.0));
+        let d = direct.to_string();
         assert!(d.contains("relay            none (direct baseline"), "{d}");
         assert!(!d.contains("relay pid"), "{d}");
     }
@@ -259,6 +323,12 @@ mod tests {
             text.contains("relay cost per packet (per-process)  4.00 µs  (relay pid 42 only)"),
             "{text}"
         );
+        // 7 µs with the relay, 3 µs without: the relay's 4 µs.
+        assert_eq!(cost.attributed_us(), Some(4.0));
+        assert!(
+            text.contains("relay cost per packet (attributed)   7.00 − 3.00 = 4.00 µs"),
+            "{text}"
+        );
         // A noisy machine can make the relay look cheaper than nothing: shown, not hidden.
         let busy_baseline = run(true, 4, 1000);
         let negative = RelayCost {
@@ -274,5 +344,6 @@ mod tests {
         assert_eq!(unknown.system_wide_us(), None);
         assert!(unknown.to_string().contains("(system-wide)  unknown"));
         assert!(unknown.to_string().contains("(per-process)  unknown"));
+        assert!(unknown.to_string().contains("(attributed)   unknown"));
     }
 }
