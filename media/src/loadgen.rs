@@ -35,7 +35,7 @@ use crate::rtp::write_header;
 pub mod cpu;
 mod report;
 
-pub use cpu::{CpuTimes, cpu_seconds, owner_of_udp_port};
+pub use cpu::{CpuReading, CpuTimes, MachineCpu, cpu_seconds, owner_of_udp_port};
 pub use report::{LoadReport, RelayCost};
 
 const MAGIC: &[u8; 4] = b"VSSL";
@@ -242,7 +242,7 @@ fn blast(
     let cpu_before = pid.and_then(cpu_seconds);
     let own_before = cpu_seconds(me);
     let softirqd_before = cpu::cpu_seconds_of(&softirqd);
-    let machine_before = CpuTimes::read();
+    let machine_before = CpuReading::now();
     let started = Instant::now();
     let mut offered = 0u64;
     let mut batch = Batch::new();
@@ -295,7 +295,7 @@ fn blast(
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    let machine_after = CpuTimes::read();
+    let machine_after = CpuReading::now();
     let cpu_after = pid.and_then(cpu_seconds);
     let own_after = cpu_seconds(me);
     let softirqd_after = cpu::cpu_seconds_of(&softirqd);

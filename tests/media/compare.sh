@@ -11,14 +11,14 @@
 # rtpengine, even rounds after, so neither always follows the baseline.
 #
 # Per-process cost: the relay process's user + system CPU per delivered packet.
-# System-wide cost ("sys"): the whole machine's busy CPU (user, nice, system, irq,
-# softirq; all CPUs) per delivered packet with the relay, minus the same round's direct
-# baseline. It also counts a relay whose packets the kernel forwards in the sender's
-# softirq, and it also counts whatever else the machine does: on a saturated machine
-# (busy % near 100) it cannot show anything. Attributed cost ("attr"): the same
-# subtraction over the CPU of the load tool, the relay and ksoftirqd only; it holds under
-# other load where the kernel charges softirq time to the task it interrupts (see
-# media/src/loadgen/cpu.rs).
+# System-wide cost ("sys"): the whole machine's busy CPU (wall time × CPUs − idle −
+# iowait − steal, from /proc/stat) per delivered packet with the relay, minus the same
+# round's direct baseline. It also counts a relay whose packets the kernel forwards in
+# the sender's softirq, and it also counts whatever else the machine does: on a
+# saturated machine (busy % near 100) it cannot show anything. Attributed cost ("attr"):
+# the same subtraction over the CPU of the load tool, the relay and ksoftirqd only; it
+# holds under other load where the kernel charges softirq time to the task it interrupts
+# (see media/src/loadgen/cpu.rs).
 #
 # Limits: CALLS 1-10000, SECONDS 1-120, ROUNDS 1-10 (default 3); every run has a time
 # limit, and everything started here is stopped on exit.

@@ -8,6 +8,15 @@
 //! kinds alike; a run without any relay (the direct baseline) gives what generating and
 //! receiving the traffic cost, and the difference is the relay's.
 //!
+//! The machine's busy time is wall time × CPUs minus the idle, iowait and steal times of
+//! `/proc/stat`, not the sum of its user, system, irq and softirq columns. Those columns
+//! are sampled at each timer tick (4 ms at HZ=250), and a load that wakes every few
+//! milliseconds in step with the timer defeats the sampling: on the project's VM
+//! (NO_HZ idle, tick accounting) a 10 s direct run showed 11.1 s of "busy" ticks beside
+//! 16.2 s of idle on two CPUs (27 s in 20), while the load tool itself used 3.6 s.
+//! Under NO_HZ the kernel measures idle time exactly (`get_cpu_idle_time_us`), so the
+//! complement is the honest figure; without NO_HZ it is as good as the ticks.
+//!
 //! The machine's figure counts every other process too, and on a saturated machine it
 //! cannot grow at all: the relay's work only displaces someone else's. The attributed
 //! figure counts only the processes the traffic runs in: the load tool, the relay and
@@ -87,13 +96,10 @@ impl CpuTimes {
         CpuTimes::parse(&std::fs::read_to_string("/proc/stat").ok()?)
     }
 
-    /// Ticks some CPU worked: user, nice, system, irq and softirq.
-    ///
-    /// Idle and iowait are not work. Steal is not counted either: it is time another
-    /// guest of the hypervisor ran while this machine waited, and it comes and goes with
-    /// the neighbours' load, not with the packets sent here (it is reported beside).
-    /// Guest time is not added: the kernel already counts it in user and nice.
-    pub fn busy(&self) -> u64 {
+    /// Ticks some CPU worked as the timer tick sampled it: user, nice, system, irq and
+    /// softirq (guest time is already in user and nice). Biased for loads in step with
+    /// the tick: [`MachineCpu::busy_seconds`] is the figure to use.
+    pub fn sampled_busy(&self) -> u64 {
         self.user + self.nice + self.system + self.irq + self.softirq
     }
 
@@ -112,28 +118,71 @@ impl CpuTimes {
             cpus: self.cpus,
         })
     }
+}
 
-    /// Busy ticks as a share of all the ticks counted (busy, idle, iowait, steal), in
-    /// percent: near 100, the machine was saturated and the run measured its queueing.
+/// One reading of the machine's times, and when it was taken.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuReading {
+    times: CpuTimes,
+    at: Instant,
+}
+
+impl CpuReading {
+    /// Reads `/proc/stat` now; `None` where it cannot be read.
+    pub fn now() -> Option<CpuReading> {
+        let times = CpuTimes::read()?;
+        Some(CpuReading {
+            times,
+            at: Instant::now(),
+        })
+    }
+
+    /// The machine's CPU use from `earlier` to this reading.
+    pub fn since(&self, earlier: &CpuReading) -> Option<MachineCpu> {
+        Some(MachineCpu {
+            times: self.times.since(&earlier.times)?,
+            wall: self.at.checked_duration_since(earlier.at)?,
+        })
+    }
+}
+
+/// The machine's CPU use over an interval.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MachineCpu {
+    /// The `/proc/stat` times spent in the interval.
+    pub times: CpuTimes,
+    /// How long the interval was.
+    pub wall: Duration,
+}
+
+impl MachineCpu {
+    /// CPU seconds the machine worked: wall time × CPUs less idle and iowait, which are
+    /// not work, and steal, which is another guest of the hypervisor running while this
+    /// machine waited (it comes and goes with the neighbours, not with our packets).
+    pub fn busy_seconds(&self) -> f64 {
+        let all = self.wall.as_secs_f64() * self.times.cpus as f64;
+        let not_busy = (self.times.idle + self.times.iowait + self.times.steal) as f64;
+        (all - not_busy / ticks_per_second()).max(0.0)
+    }
+
+    /// [`busy_seconds`](Self::busy_seconds) as a share of all the CPUs' time, in percent:
+    /// near 100, the machine was saturated and other work was displaced, not added to.
     pub fn busy_percent(&self) -> f64 {
-        let all = self.busy() + self.idle + self.iowait + self.steal;
-        if all == 0 {
-            0.0
+        let all = self.wall.as_secs_f64() * self.times.cpus as f64;
+        if all > 0.0 {
+            (self.busy_seconds() * 100.0 / all).min(100.0)
         } else {
-            self.busy() as f64 * 100.0 / all as f64
+            0.0
         }
     }
 
-    /// [`busy`](Self::busy) in CPU seconds.
-    pub fn busy_seconds(&self) -> f64 {
-        self.busy() as f64 / ticks_per_second()
-    }
-
-    /// `steal` in CPU seconds.
+    /// Stolen CPU seconds.
     pub fn steal_seconds(&self) -> f64 {
-        self.steal as f64 / ticks_per_second()
+        self.times.steal as f64 / ticks_per_second()
     }
 }
+
+use std::time::{Duration, Instant};
 
 /// The one-minute load average, from `/proc/loadavg`.
 pub fn load_average() -> Option<f64> {
@@ -252,15 +301,14 @@ mod tests {
                 cpus: 2,
             }
         );
-        // idle, iowait and steal are not busy time.
-        assert_eq!(t.busy(), 254086 + 1120 + 63290 + 8744);
+        assert_eq!(t.sampled_busy(), 254086 + 1120 + 63290 + 8744);
     }
 
     #[test]
     fn proc_stat_old_and_broken_forms() {
         // No steal column (before 2.6.11): counted as none.
         let old = CpuTimes::parse("cpu 10 0 5 100 0 1 2\ncpu0 10 0 5 100 0 1 2\n").unwrap();
-        assert_eq!((old.steal, old.busy(), old.cpus), (0, 18, 1));
+        assert_eq!((old.steal, old.sampled_busy(), old.cpus), (0, 18, 1));
         for bad in [
             "",
             "cpu0 1 2 3 4 5 6 7 8\n",
@@ -288,11 +336,42 @@ mod tests {
             ..a
         };
         let d = b.since(&a).unwrap();
-        assert_eq!((d.busy(), d.idle, d.steal, d.cpus), (500, 1000, 7, 2));
-        assert!((d.busy_percent() - 500.0 * 100.0 / 1507.0).abs() < 1e-9);
-        assert_eq!(CpuTimes::default().busy_percent(), 0.0);
+        assert_eq!(
+            (d.sampled_busy(), d.idle, d.steal, d.cpus),
+            (500, 1000, 7, 2)
+        );
         assert_eq!(a.since(&b), None);
-        assert_eq!(a.since(&a).unwrap().busy(), 0);
+        assert_eq!(a.since(&a).unwrap().sampled_busy(), 0);
+    }
+
+    #[test]
+    fn machine_busy_is_what_idle_iowait_and_steal_leave() {
+        // USER_HZ is 100 on every Linux architecture Rust targets.
+        let m = |idle, iowait, steal, secs| MachineCpu {
+            times: CpuTimes {
+                user: 999_999, // sampled, not used
+                idle,
+                iowait,
+                steal,
+                cpus: 2,
+                ..CpuTimes::default()
+            },
+            wall: Duration::from_secs(secs),
+        };
+        // 20 CPU-seconds, 15 idle, 0.5 iowait, 0.5 stolen: 4 worked.
+        let x = m(1500, 50, 50, 10);
+        assert!((x.busy_seconds() - 4.0).abs() < 1e-9, "{x:?}");
+        assert!((x.busy_percent() - 20.0).abs() < 1e-9, "{x:?}");
+        assert!((x.steal_seconds() - 0.5).abs() < 1e-9);
+        // Idle rounded up past the wall time: nothing worked, not less than nothing.
+        assert_eq!(m(2001, 0, 0, 10).busy_seconds(), 0.0);
+        assert_eq!(m(0, 0, 0, 0).busy_percent(), 0.0);
+        assert_eq!(m(0, 0, 0, 10).busy_percent(), 100.0);
+        // Readings in order give an interval.
+        let r0 = CpuReading::now().unwrap();
+        let r1 = CpuReading::now().unwrap();
+        let i = r1.since(&r0).unwrap();
+        assert!(i.times.cpus >= 1 && i.busy_percent() <= 100.0);
     }
 
     #[test]
