@@ -4,6 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::Context;
+use media::loadgen::{LoadConfig, RelayCost};
 
 /// Options of `vss bench rtp`.
 #[derive(Debug, clap::Args)]
@@ -27,6 +28,23 @@ pub(crate) struct RtpArgs {
     /// Ask the relay to record every call.
     #[arg(long)]
     pub(crate) record: bool,
+    /// No relay: each end sends straight to the other end's socket, with the same calls,
+    /// rate, sizes and pacing. Its machine CPU per packet is what generating and
+    /// receiving the traffic costs.
+    #[arg(long, conflicts_with_all = ["ng", "pid", "record", "baseline"])]
+    pub(crate) direct: bool,
+    /// Run the direct baseline right after the relay run, and print the relay's cost per
+    /// packet system-wide: the machine's busy CPU per packet with the relay minus without
+    /// (the figure that also counts a relay forwarding in the kernel).
+    #[arg(long)]
+    pub(crate) baseline: bool,
+}
+
+impl RtpArgs {
+    /// Whether the run needs an ng address from the configuration.
+    pub(crate) fn needs_config_ng(&self) -> bool {
+        !self.direct && self.ng.is_none()
+    }
 }
 
 /// Run the load and print the report.
@@ -35,14 +53,10 @@ pub(crate) fn rtp(
     config_ng: Option<SocketAddr>,
     out: &mut dyn std::io::Write,
 ) -> anyhow::Result<()> {
-    let ng = args
-        .ng
-        .or(config_ng)
-        .context("no ng address: give --ng ADDR or set media.ng_listen")?;
     if args.calls == 0 || args.seconds == 0 {
         anyhow::bail!("--calls and --seconds must be at least 1");
     }
-    let cfg = media::loadgen::LoadConfig {
+    let config = |ng| LoadConfig {
         ng,
         calls: args.calls,
         duration: Duration::from_secs(args.seconds),
@@ -50,7 +64,32 @@ pub(crate) fn rtp(
         local_ip: args.local_ip,
         record: args.record,
     };
-    let report = media::loadgen::run(&cfg).with_context(|| format!("load run against {ng}"))?;
-    write!(out, "{report}")?;
+    let direct = || media::loadgen::run(&config(None)).context("direct baseline run");
+    if args.direct {
+        write!(out, "{}", direct()?)?;
+        return Ok(());
+    }
+    let ng = args
+        .ng
+        .or(config_ng)
+        .context("no ng address: give --ng ADDR or set media.ng_listen")?;
+    let report =
+        media::loadgen::run(&config(Some(ng))).with_context(|| format!("load run against {ng}"))?;
+    // After, not before: a relay that cannot be reached fails at once.
+    match args.baseline.then(direct).transpose()? {
+        None => write!(out, "{report}")?,
+        Some(direct) => {
+            write!(out, "== direct baseline (no relay) ==\n{direct}")?;
+            write!(out, "== through the relay at {ng} ==\n{report}")?;
+            write!(
+                out,
+                "== relay cost ==\n{}",
+                RelayCost {
+                    relay: &report,
+                    direct: &direct,
+                }
+            )?;
+        }
+    }
     Ok(())
 }

@@ -61,7 +61,9 @@ pub(crate) enum Command {
 #[derive(Debug, Subcommand)]
 pub(crate) enum BenchCommand {
     /// RTP relay load: N calls set up through an ng control port, G.711 both ways; prints
-    /// offered/delivered packets, loss, latency and the relay's CPU per million packets.
+    /// offered/delivered packets, loss, latency, the relay's CPU per packet and the whole
+    /// machine's busy CPU per packet (/proc/stat). --direct runs the same traffic with no
+    /// relay; --baseline runs that first and prints the relay's system-wide cost per packet.
     Rtp(crate::bench::RtpArgs),
 }
 
@@ -138,8 +140,13 @@ fn dispatch(
         Command::Migrate => crate::migrate::run(&load(false)?, out),
         Command::Provision { what } => crate::provision::run(&load(false)?, what, out),
         Command::Bench(BenchCommand::Rtp(args)) => {
-            let config = Config::load(&load(false)?)?;
-            crate::bench::rtp(&args, config.media.ng_listen, out)
+            // The configuration only supplies the default ng address.
+            let config_ng = if args.needs_config_ng() {
+                Config::load(&load(false)?)?.media.ng_listen
+            } else {
+                None
+            };
+            crate::bench::rtp(&args, config_ng, out)
         }
         Command::Serve { demo } => {
             let config = Config::load(&load(demo)?)?;
@@ -264,6 +271,50 @@ mod tests {
             assert!(out.is_empty(), "{args:?}");
             assert!(err.contains("Usage:"), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn bench_rtp_direct_runs_without_a_relay() {
+        let (code, out, err) = run_with(
+            &[
+                "vss",
+                "bench",
+                "rtp",
+                "--direct",
+                "--calls",
+                "2",
+                "--seconds",
+                "1",
+            ],
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("offered packets  200 "), "{out}");
+        assert!(out.contains("delivered        200\n"), "{out}");
+        assert!(
+            out.contains("relay            none (direct baseline"),
+            "{out}"
+        );
+        assert!(out.contains("machine cpu "), "{out}");
+        // A baseline has no relay to address, count or ask to record.
+        for extra in [
+            &["--ng", "127.0.0.1:22222"][..],
+            &["--pid", "1"],
+            &["--record"],
+            &["--baseline"],
+        ] {
+            let mut args = vec!["vss", "bench", "rtp", "--direct"];
+            args.extend_from_slice(extra);
+            let (code, _, err) = run_with(&args, &[]);
+            assert_eq!(code, EXIT_BAD_INPUT, "{extra:?}");
+            assert!(err.contains("cannot be used with"), "{extra:?}: {err}");
+        }
+        let (code, out, _) = run_with(&["vss", "bench", "rtp", "--help"], &[]);
+        assert_eq!(code, 0);
+        assert!(
+            out.contains("--direct") && out.contains("--baseline"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -7,8 +7,11 @@
 //!     loads an already running relay (VSS or rtpengine) through its ng port
 //! cargo run --release -p media --example rtp_load -- relay --ng 127.0.0.1:22299 [--workers N]
 //!     runs only the relay ([--coalesce-us N] sets the wake-up coalescing)
+//! cargo run --release -p media --example rtp_load -- --calls 1000 --seconds 20 --direct
+//!     no relay: each end sends straight to the other (the direct baseline)
+//! add --baseline to a relay run to run the direct baseline right after it and print the
+//!     relay's cost per packet system-wide (machine CPU with the relay − without)
 //! add --record to record every call (the report then counts recordings and their gaps)
-//!     runs only the relay
 //! ```
 #![allow(missing_docs)]
 
@@ -17,7 +20,7 @@ use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use media::loadgen::{LoadConfig, run};
+use media::loadgen::{LoadConfig, RelayCost, run};
 use media::ng::NgClient;
 use media::ng::bencode::{Value, dict};
 use media::{MediaConfig, MediaEngine};
@@ -75,6 +78,32 @@ fn main() -> ExitCode {
     }
     let calls = arg(&args, "--calls").unwrap_or(100);
     let seconds: f64 = arg(&args, "--seconds").unwrap_or(10.0);
+    let flag = |name: &str| args.iter().any(|a| a == name);
+    let (direct, baseline) = (flag("--direct"), flag("--baseline"));
+    if direct && (baseline || args.iter().any(|a| a == "--ng" || a == "--pid")) {
+        eprintln!("--direct runs without a relay: it takes no --ng, --pid or --baseline");
+        return ExitCode::FAILURE;
+    }
+    let config = |ng: Option<SocketAddr>, relay_pid: Option<u32>| LoadConfig {
+        ng,
+        calls,
+        duration: Duration::from_secs_f64(seconds),
+        relay_pid,
+        local_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+        record: flag("--record"),
+    };
+    if direct {
+        return match run(&config(None, None)) {
+            Ok(report) => {
+                print!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("direct baseline failed: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let mut child = None;
     let ng: SocketAddr = match arg(&args, "--ng") {
         Some(ng) => ng,
@@ -108,31 +137,45 @@ fn main() -> ExitCode {
         eprintln!("no ng answer from {ng}");
         if let Some(mut c) = child {
             let _ = c.kill();
+            let _ = c.wait();
         }
         return ExitCode::FAILURE;
     }
-    let cfg = LoadConfig {
-        ng,
-        calls,
-        duration: Duration::from_secs_f64(seconds),
-        relay_pid: arg(&args, "--pid").or(child.as_ref().map(|c| c.id())),
-        local_ip: "127.0.0.1"
-            .parse()
-            .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
-        record: args.iter().any(|a| a == "--record"),
-    };
-    let result = run(&cfg);
+    let relay_pid = arg(&args, "--pid").or(child.as_ref().map(|c| c.id()));
+    let result = run(&config(Some(ng), relay_pid));
     if let Some(mut c) = child {
         let _ = c.kill();
         let _ = c.wait();
     }
-    match result {
-        Ok(report) => {
-            print!("{report}");
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("load failed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !baseline {
+        print!("{report}");
+        return ExitCode::SUCCESS;
+    }
+    // After the relay run (and once the relay this tool started is gone): a relay that
+    // cannot be reached fails at once.
+    match run(&config(None, None)) {
+        Ok(direct) => {
+            print!("== direct baseline (no relay) ==\n{direct}");
+            print!("== through the relay at {ng} ==\n{report}");
+            print!(
+                "== relay cost ==\n{}",
+                RelayCost {
+                    relay: &report,
+                    direct: &direct,
+                }
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("load failed: {e}");
+            print!("{report}");
+            eprintln!("direct baseline failed: {e}");
             ExitCode::FAILURE
         }
     }

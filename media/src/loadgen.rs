@@ -1,10 +1,15 @@
-//! RTP load generator (`vss bench rtp --calls N --seconds S [--ng ADDR]`).
+//! RTP load generator (`vss bench rtp --calls N --seconds S [--ng ADDR] [--direct]`).
 //!
 //! Sets up `calls` sessions through an ng control port (VSS or rtpengine), then sends
 //! G.711 (PCMU, 160-byte payloads) at 50 packets/s in each direction from both ends of
 //! every call, and reports offered and delivered packets, loss, one-way latency through
-//! the relay, and the relay's CPU time per million relayed packets (from
-//! `/proc/PID/stat`).
+//! the relay, the relay's CPU time per relayed packet (from `/proc/PID/stat`) and the
+//! whole machine's busy CPU time per packet (from `/proc/stat`, see [`cpu`]).
+//!
+//! Without an ng address the same calls run with no relay at all: each end sends
+//! straight to the other end's socket, at the same rate, sizes and pacing. That direct
+//! baseline's machine CPU per packet is what generating and receiving the traffic cost;
+//! the relay's system-wide cost is the difference ([`RelayCost`]).
 //!
 //! Both ends of all calls share one UDP socket per side: the relay latches each call's
 //! leg onto it like onto any NATed phone, and the generator stays cheap (one `sendmmsg`
@@ -12,7 +17,6 @@
 //! call index, direction, sequence number and send time, so delivery and latency are
 //! measured per packet.
 
-use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -28,6 +32,12 @@ use crate::relay::batch::Batch;
 use crate::relay::sys::Epoll;
 use crate::rtp::write_header;
 
+pub mod cpu;
+mod report;
+
+pub use cpu::{CpuReading, CpuTimes, MachineCpu, cpu_seconds, owner_of_udp_port};
+pub use report::{LoadReport, RelayCost};
+
 const MAGIC: &[u8; 4] = b"VSSL";
 const PAYLOAD: usize = 160;
 /// Latency histogram: 10 µs buckets up to 200 ms.
@@ -37,13 +47,15 @@ const BUCKETS: usize = 20_000;
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
-    /// The relay's ng control address.
-    pub ng: SocketAddr,
+    /// The relay's ng control address; `None` runs the direct baseline: no relay, each
+    /// end sends straight to the other.
+    pub ng: Option<SocketAddr>,
     /// Concurrent calls.
     pub calls: usize,
     /// How long media flows.
     pub duration: Duration,
-    /// The relay's process id for CPU accounting; found from the ng port's owner if `None`.
+    /// The relay's process id for CPU accounting; found from the ng port's owner if `None`
+    /// (and none in the direct baseline).
     pub relay_pid: Option<u32>,
     /// Local address the two simulated ends use (and write into their SDP).
     pub local_ip: IpAddr,
@@ -63,113 +75,10 @@ pub enum LoadError {
     Setup(String),
 }
 
-/// The results of a run.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct LoadReport {
-    /// Calls set up.
-    pub calls: usize,
-    /// Seconds media flowed.
-    pub seconds: f64,
-    /// Packets sent to the relay.
-    pub offered: u64,
-    /// Packets that came back through the relay.
-    pub delivered: u64,
-    /// Mean one-way latency through the relay, µs.
-    pub latency_mean_us: f64,
-    /// Median latency, µs.
-    pub latency_p50_us: u64,
-    /// 99th percentile latency, µs.
-    pub latency_p99_us: u64,
-    /// Largest latency, µs.
-    pub latency_max_us: u64,
-    /// The relay's process, if known.
-    pub relay_pid: Option<u32>,
-    /// CPU seconds (user + system) the relay used while media flowed.
-    pub relay_cpu_seconds: Option<f64>,
-    /// Recordings the relay reported when the calls were deleted.
-    pub recordings: u64,
-    /// Gaps those recordings reported (late, undecodable or dropped packets).
-    pub recording_gaps: u64,
-    /// Frames those recordings hold in total.
-    pub recording_frames: u64,
-}
-
-impl LoadReport {
-    /// Packets lost (offered but never delivered).
-    pub fn lost(&self) -> u64 {
-        self.offered.saturating_sub(self.delivered)
-    }
-
-    /// Loss in percent.
-    pub fn loss_percent(&self) -> f64 {
-        if self.offered == 0 {
-            0.0
-        } else {
-            self.lost() as f64 * 100.0 / self.offered as f64
-        }
-    }
-
-    /// Relay CPU seconds per million relayed packets.
-    pub fn cpu_seconds_per_million(&self) -> Option<f64> {
-        let cpu = self.relay_cpu_seconds?;
-        (self.delivered > 0).then(|| cpu * 1e6 / self.delivered as f64)
-    }
-}
-
-impl fmt::Display for LoadReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "calls            {}", self.calls)?;
-        writeln!(f, "seconds          {:.1}", self.seconds)?;
-        writeln!(
-            f,
-            "offered packets  {} ({:.0}/s)",
-            self.offered,
-            self.offered as f64 / self.seconds.max(1e-9)
-        )?;
-        writeln!(f, "delivered        {}", self.delivered)?;
-        writeln!(
-            f,
-            "lost             {} ({:.4} %)",
-            self.lost(),
-            self.loss_percent()
-        )?;
-        writeln!(
-            f,
-            "latency µs       mean {:.0}  p50 {}  p99 {}  max {}",
-            self.latency_mean_us, self.latency_p50_us, self.latency_p99_us, self.latency_max_us
-        )?;
-        match (
-            self.relay_pid,
-            self.relay_cpu_seconds,
-            self.cpu_seconds_per_million(),
-        ) {
-            (Some(pid), Some(cpu), Some(per)) => {
-                writeln!(
-                    f,
-                    "relay pid {pid}    cpu {cpu:.2} s  =  {per:.2} CPU-s per million packets ({:.2} µs/packet)",
-                    per
-                )
-            }
-            _ => writeln!(f, "relay cpu        unknown (no pid)"),
-        }?;
-        if self.recordings > 0 {
-            writeln!(
-                f,
-                "recordings       {}  gaps {}  frames {} ({:.1} s per call)",
-                self.recordings,
-                self.recording_gaps,
-                self.recording_frames,
-                self.recording_frames as f64 / 8000.0 / self.recordings as f64
-            )?;
-        }
-        Ok(())
-    }
-}
-
 struct Call {
-    /// Where side A sends (the relay port for leg A) and side B sends.
-    to_relay: [SocketAddr; 2],
+    /// Where side A sends and where side B sends: the relay's ports for the call's two
+    /// legs, or in the direct baseline each other's socket.
+    send_to: [SocketAddr; 2],
 }
 
 fn sdp(ip: IpAddr, port: u16) -> String {
@@ -238,8 +147,18 @@ fn force_buffer(s: &UdpSocket, size: i32) {
 /// Runs the load and tears the calls down again.
 pub fn run(cfg: &LoadConfig) -> Result<LoadReport, LoadError> {
     let sides = [side_socket(cfg.local_ip)?, side_socket(cfg.local_ip)?];
+    let Some(ng) = cfg.ng else {
+        let addrs = [sides[0].local_addr()?, sides[1].local_addr()?];
+        // Side A sends to side B's socket and B to A's, as the relay would forward.
+        let calls: Vec<Call> = (0..cfg.calls)
+            .map(|_| Call {
+                send_to: [addrs[1], addrs[0]],
+            })
+            .collect();
+        return blast(cfg, &sides, &calls);
+    };
     let ports = [sides[0].local_addr()?.port(), sides[1].local_addr()?.port()];
-    let mut ng = NgClient::new(cfg.ng)?;
+    let mut ng = NgClient::new(ng)?;
     let run_id = format!(
         "{}-{}",
         std::process::id(),
@@ -269,7 +188,7 @@ pub fn run(cfg: &LoadConfig) -> Result<LoadReport, LoadError> {
             ]))?;
             let to_a = relay_of(&answer)?;
             calls.push(Call {
-                to_relay: [to_a, to_b],
+                send_to: [to_a, to_b],
             });
         }
         Ok(())
@@ -304,7 +223,11 @@ fn blast(
     sides: &[UdpSocket; 2],
     calls: &[Call],
 ) -> Result<LoadReport, LoadError> {
-    let pid = cfg.relay_pid.or_else(|| owner_of_udp_port(cfg.ng.port()));
+    let pid = cfg
+        .ng
+        .and_then(|ng| cfg.relay_pid.or_else(|| owner_of_udp_port(ng.port())));
+    let me = std::process::id();
+    let softirqd = cpu::ksoftirqd_pids();
     let stop = Arc::new(AtomicBool::new(false));
     let delivered = Arc::new(AtomicU64::new(0));
     let base = Instant::now();
@@ -315,7 +238,11 @@ fn blast(
         .name("load-rx".into())
         .spawn(move || receive(recv_sockets, base, stop_rx, delivered_rx))?;
 
+    let load_average = cpu::load_average();
     let cpu_before = pid.and_then(cpu_seconds);
+    let own_before = cpu_seconds(me);
+    let softirqd_before = cpu::cpu_seconds_of(&softirqd);
+    let machine_before = CpuReading::now();
     let started = Instant::now();
     let mut offered = 0u64;
     let mut batch = Batch::new();
@@ -355,9 +282,9 @@ fn blast(
                     body[9..13].copy_from_slice(&seq.to_be_bytes());
                     let sent_ns = base.elapsed().as_nanos() as u64;
                     body[13..21].copy_from_slice(&sent_ns.to_be_bytes());
-                    if !batch.push(&packet, call.to_relay[side]) {
+                    if !batch.push(&packet, call.send_to[side]) {
                         batch.send(fd);
-                        batch.push(&packet, call.to_relay[side]);
+                        batch.push(&packet, call.send_to[side]);
                     }
                     offered += 1;
                 }
@@ -368,7 +295,10 @@ fn blast(
         }
     }
     let seconds = started.elapsed().as_secs_f64();
+    let machine_after = CpuReading::now();
     let cpu_after = pid.and_then(cpu_seconds);
+    let own_after = cpu_seconds(me);
+    let softirqd_after = cpu::cpu_seconds_of(&softirqd);
     // Let the last packets arrive.
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
@@ -396,6 +326,7 @@ fn blast(
         }
     }
     Ok(LoadReport {
+        direct: cfg.ng.is_none(),
         calls: calls.len(),
         seconds,
         offered,
@@ -406,6 +337,12 @@ fn blast(
         latency_max_us: max,
         relay_pid: pid,
         relay_cpu_seconds: cpu_before.zip(cpu_after).map(|(a, b)| b - a),
+        machine_cpu: machine_after
+            .zip(machine_before)
+            .and_then(|(after, before)| after.since(&before)),
+        generator_cpu_seconds: own_before.zip(own_after).map(|(a, b)| b - a),
+        softirqd_cpu_seconds: softirqd_before.zip(softirqd_after).map(|(a, b)| b - a),
+        load_average,
         ..LoadReport::default()
     })
 }
@@ -462,77 +399,37 @@ fn receive(
     hist
 }
 
-/// User + system CPU seconds of a process, from `/proc/PID/stat`.
-pub fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may contain spaces; fields resume after its closing parenthesis.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split(' ').collect();
-    // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after the name and state.
-    let utime: u64 = f.get(11)?.parse().ok()?;
-    let stime: u64 = f.get(12)?.parse().ok()?;
-    // SAFETY: sysconf has no pointer arguments.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let hz = if hz > 0 { hz as f64 } else { 100.0 };
-    Some((utime + stime) as f64 / hz)
-}
-
-/// The process that owns a local UDP port (found through `/proc/net/udp*` and the
-/// processes' open sockets); `None` if it cannot be seen (another user's process).
-pub fn owner_of_udp_port(port: u16) -> Option<u32> {
-    let mut inodes = Vec::new();
-    for table in ["/proc/net/udp", "/proc/net/udp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else {
-            continue;
-        };
-        for line in text.lines().skip(1) {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            let Some(local) = cols.get(1) else { continue };
-            let Some((_, p)) = local.rsplit_once(':') else {
-                continue;
-            };
-            if u16::from_str_radix(p, 16).ok() == Some(port)
-                && let Some(inode) = cols.get(9)
-            {
-                inodes.push(format!("socket:[{inode}]"));
-            }
-        }
-    }
-    if inodes.is_empty() {
-        return None;
-    }
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            if let Ok(target) = std::fs::read_link(fd.path())
-                && inodes.iter().any(|i| target.as_os_str() == i.as_str())
-            {
-                return Some(pid);
-            }
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
-    fn cpu_and_port_owner_of_this_process() {
-        assert!(cpu_seconds(std::process::id()).is_some());
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        assert_eq!(
-            owner_of_udp_port(s.local_addr().unwrap().port()),
-            Some(std::process::id())
+    fn direct_baseline_delivers_end_to_end_without_a_relay() {
+        let report = run(&LoadConfig {
+            ng: None,
+            calls: 2,
+            duration: Duration::from_secs(1),
+            // Ignored: there is no relay to account for.
+            relay_pid: Some(std::process::id()),
+            local_ip: "127.0.0.1".parse().unwrap(),
+            record: false,
+        })
+        .unwrap();
+        assert!(report.direct);
+        assert_eq!(report.calls, 2);
+        assert_eq!(report.offered, 2 * 2 * 50);
+        assert_eq!(report.delivered, report.offered, "{report}");
+        assert_eq!((report.relay_pid, report.relay_cpu_seconds), (None, None));
+        assert!(report.machine_cpu.is_some(), "{report}");
+        assert!(report.machine_us_per_packet().is_some(), "{report}");
+        assert!(report.generator_cpu_seconds.is_some(), "{report}");
+        let text = report.to_string();
+        assert!(
+            text.contains("relay            none (direct baseline"),
+            "{text}"
         );
-        assert!(cpu_seconds(u32::MAX).is_none());
+        assert!(text.contains("machine cpu "), "{text}");
     }
 
     #[test]
@@ -550,7 +447,7 @@ mod tests {
             crate::ng::NgServer::spawn(Arc::new(engine.clone()), "127.0.0.1:0".parse().unwrap())
                 .unwrap();
         let report = run(&LoadConfig {
-            ng: server.local_addr(),
+            ng: Some(server.local_addr()),
             calls: 5,
             duration: Duration::from_millis(400),
             relay_pid: Some(std::process::id()),
@@ -562,6 +459,8 @@ mod tests {
         assert_eq!(report.offered, 5 * 2 * 20);
         assert_eq!(report.delivered, report.offered, "{report}");
         assert!(report.relay_cpu_seconds.is_some());
+        assert!(!report.direct);
+        assert!(report.machine_cpu.is_some(), "{report}");
         assert!(
             crate::MediaControl::list(&engine).is_empty(),
             "calls torn down"
