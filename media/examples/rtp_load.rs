@@ -6,7 +6,8 @@
 //! cargo run --release -p media --example rtp_load -- --calls 300 --seconds 20 --ng 127.0.0.1:22223
 //!     loads an already running relay (VSS or rtpengine) through its ng port
 //! cargo run --release -p media --example rtp_load -- relay --ng 127.0.0.1:22299 [--workers N]
-//!     runs only the relay ([--coalesce-us N] sets the wake-up coalescing)
+//!     runs only the relay ([--coalesce-us N] sets the wake-up coalescing,
+//!     [--kernel auto|on|off] its in-kernel forwarding, media.kernel_forwarding; default auto)
 //! cargo run --release -p media --example rtp_load -- --calls 1000 --seconds 20 --direct
 //!     no relay: each end sends straight to the other (the direct baseline)
 //! add --baseline to a relay run to run the direct baseline right after it and print the
@@ -41,6 +42,14 @@ fn relay(args: &[String]) -> Result<(), String> {
         ng_listen: Some(ng),
         workers: arg(args, "--workers").unwrap_or(0),
         coalesce: std::time::Duration::from_micros(arg(args, "--coalesce-us").unwrap_or(500)),
+        kernel_forwarding: match args.iter().position(|a| a == "--kernel") {
+            Some(i) => args
+                .get(i + 1)
+                .ok_or("--kernel needs auto, on or off")?
+                .parse()
+                .map_err(|e: media::MediaError| e.to_string())?,
+            None => media::KernelForwarding::Auto,
+        },
         recordings_dir: std::env::temp_dir().join("vss-rtp-load-recordings"),
         ..MediaConfig::default()
     };
@@ -68,8 +77,41 @@ fn wait_for_ping(ng: SocketAddr) -> bool {
     false
 }
 
+/// Options that take a value, then flags.
+const OPTIONS: [&str; 7] = [
+    "--calls",
+    "--seconds",
+    "--ng",
+    "--pid",
+    "--workers",
+    "--coalesce-us",
+    "--kernel",
+];
+const FLAGS: [&str; 3] = ["--direct", "--baseline", "--record"];
+
+/// The first argument that is neither an option with its value nor a flag.
+fn unknown(args: &[String]) -> Option<&str> {
+    let mut rest = args
+        .iter()
+        .skip(usize::from(args.first().is_some_and(|a| a == "relay")));
+    while let Some(a) = rest.next() {
+        if OPTIONS.contains(&a.as_str()) {
+            rest.next()?;
+        } else if !FLAGS.contains(&a.as_str()) {
+            return Some(a);
+        }
+    }
+    None
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(a) = unknown(&args) {
+        eprintln!(
+            "rtp_load: unknown argument {a:?}; usage: see media/examples/rtp_load.rs or `vss bench rtp --help`"
+        );
+        return ExitCode::from(2);
+    }
     if args.first().map(String::as_str) == Some("relay") {
         if let Err(e) = relay(&args) {
             eprintln!("relay: {e}");

@@ -30,6 +30,8 @@
 #                   of starting one (VSS_PID: its process id; default: the port's owner)
 #   RTPENGINE_BIN   default: rtpengine on PATH (Debian: apt-get install rtpengine-daemon)
 #   COMPARE_VSS_PORT, COMPARE_RTPENGINE_PORT   ng ports (default 22299, 22223)
+#   COMPARE_VSS_KERNEL  auto|on|off: the started VSS relay's in-kernel forwarding
+#                   (media.kernel_forwarding; default auto: on when run as root)
 #   COMPARE_KEEP=1  keep the work directory (every run's full report, relay logs)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -61,6 +63,8 @@ if [[ -z "$rtpengine" || ! -x "$rtpengine" ]]; then
   exit 1
 fi
 vss_port=${COMPARE_VSS_PORT:-22299}
+vss_kernel=${COMPARE_VSS_KERNEL:-auto}
+case "$vss_kernel" in auto | on | off) ;; *) echo "compare.sh: COMPARE_VSS_KERNEL must be auto, on or off" >&2; exit 2 ;; esac
 rtpe_port=${COMPARE_RTPENGINE_PORT:-22223}
 vss_ng=${VSS_NG:-}
 if [[ -n "$vss_ng" && ! $vss_ng =~ ^(127\.[0-9.]+|\[::1\]):[0-9]+$ ]]; then
@@ -152,7 +156,7 @@ vss_run() {
   if [[ -n "$vss_ng" ]]; then
     load "$work/vss.$r" --ng "$vss_ng" ${VSS_PID:+--pid "$VSS_PID"}
   else
-    start_relay VSS "$vss_port" "$work/vss-relay.$r.log" "$bin" relay --ng "127.0.0.1:$vss_port"
+    start_relay VSS "$vss_port" "$work/vss-relay.$r.log" "$bin" relay --ng "127.0.0.1:$vss_port" --kernel "$vss_kernel"
     load "$work/vss.$r" --ng "127.0.0.1:$vss_port" --pid "$started_pid"
     stop_started
   fi
@@ -167,7 +171,7 @@ rtpengine_run() {
   stop_started
 }
 
-echo "compare.sh: $calls calls x $seconds s, $rounds rounds; $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "compare.sh: $calls calls x $seconds s, $rounds rounds; VSS kernel forwarding $vss_kernel; $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
 row='%-5s %-9s %9s %6s %8s %11s %6s %8s %6s\n'
 # shellcheck disable=SC2059 # the format is a fixed string above
 printf "$row" round run "offered/s" loss% "proc µs" "machine µs" busy% "attr µs" load
