@@ -1,7 +1,8 @@
 //! `vss serve`: everything in one process, started in order and stopped in order.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use sip_core::transaction::{Config as TransactionConfig, TransactionLayer};
@@ -21,7 +22,8 @@ pub(crate) fn run(config: &Config, demo: bool) -> anyhow::Result<()> {
         .thread_name("vss")
         .build()
         .context("cannot start the async runtime")?;
-    let sip = SipThread::start().context("cannot start the SIP thread")?;
+    let coalesce = Duration::from_micros(config.sip.coalesce_us);
+    let sip = SipThread::start(coalesce).context("cannot start the SIP thread")?;
     let result = runtime.block_on(serve(config, demo, sip.handle.clone()));
     sip.stop();
     result
@@ -33,6 +35,9 @@ pub(crate) fn run(config: &Config, demo: bool) -> anyhow::Result<()> {
 /// wake-up per message, and one `epoll_wait` per burst for both sides. Everything that
 /// may block or is heavy per connection (databases, CDR journal, TCP/TLS) stays on the
 /// multi-threaded runtime; the media engine has threads of its own.
+///
+/// Under load the thread coalesces its wake-ups ([`Coalescer`], `sip.coalesce_us`): a
+/// sleep and a wake-up per datagram cost more than the message itself.
 struct SipThread {
     handle: tokio::runtime::Handle,
     stop: tokio::sync::oneshot::Sender<()>,
@@ -40,9 +45,19 @@ struct SipThread {
 }
 
 impl SipThread {
-    fn start() -> anyhow::Result<SipThread> {
+    fn start(coalesce: Duration) -> anyhow::Result<SipThread> {
+        let coalescer = Arc::new(Coalescer::new(coalesce));
+        let unparked = coalescer.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            // The thread is about to wait in epoll: under load, let datagrams gather first.
+            .on_thread_park(move || {
+                if let Some(pause) = coalescer.before_park(Instant::now()) {
+                    std::thread::sleep(pause);
+                    coalescer.parking(Instant::now());
+                }
+            })
+            .on_thread_unpark(move || unparked.after_unpark(Instant::now()))
             .build()?;
         let handle = runtime.handle().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -67,6 +82,54 @@ impl SipThread {
         if self.thread.join().is_err() {
             tracing::error!("the SIP thread panicked");
         }
+    }
+}
+
+/// Interrupt moderation for the SIP thread, as a network card does it: when the thread
+/// is woken again less than `window` after it went to sleep (messages arrive faster
+/// than one per window), it sleeps `window` before it next waits for the sockets, so
+/// that one wake-up reads what gathered meanwhile: many datagrams per `recvmmsg` and per
+/// `epoll_wait`, instead of a sleep and a wake-up per message. A thread that slept
+/// longer than `window` was idle: the next message is served at once. The delay it adds
+/// is at most `window` per message, and only under load.
+struct Coalescer {
+    window: Duration,
+    /// When the thread last went to sleep, in nanoseconds since `epoch`.
+    parked_at: AtomicU64,
+    /// Whether the last sleep ended within `window`.
+    busy: AtomicBool,
+    epoch: Instant,
+}
+
+impl Coalescer {
+    fn new(window: Duration) -> Coalescer {
+        Coalescer {
+            window,
+            parked_at: AtomicU64::new(0),
+            busy: AtomicBool::new(false),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// The thread has nothing to do at `now`: how long to sleep before it waits for the
+    /// sockets, if at all. Call [`Coalescer::parking`] after such a sleep.
+    fn before_park(&self, now: Instant) -> Option<Duration> {
+        self.parking(now);
+        (!self.window.is_zero() && self.busy.load(Ordering::Relaxed)).then_some(self.window)
+    }
+
+    /// The thread waits for the sockets from `now` on.
+    fn parking(&self, now: Instant) {
+        let at = now.saturating_duration_since(self.epoch).as_nanos();
+        self.parked_at
+            .store(u64::try_from(at).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// The thread woke up at `now`.
+    fn after_unpark(&self, now: Instant) {
+        let parked = self.epoch + Duration::from_nanos(self.parked_at.load(Ordering::Relaxed));
+        let slept = now.saturating_duration_since(parked);
+        self.busy.store(slept < self.window, Ordering::Relaxed);
     }
 }
 
@@ -175,4 +238,53 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn an_idle_thread_is_not_delayed() {
+        let c = Coalescer::new(5 * MS);
+        let t0 = Instant::now();
+        assert_eq!(c.before_park(t0), None, "first sleep");
+        c.after_unpark(t0 + 50 * MS);
+        assert_eq!(c.before_park(t0 + 50 * MS), None, "slept 50 ms: idle");
+    }
+
+    #[test]
+    fn wake_ups_closer_than_the_window_are_coalesced_until_traffic_thins() {
+        let c = Coalescer::new(5 * MS);
+        let t0 = Instant::now();
+        assert_eq!(c.before_park(t0), None);
+        let t1 = t0 + Duration::from_micros(200);
+        c.after_unpark(t1);
+        assert_eq!(
+            c.before_park(t1),
+            Some(5 * MS),
+            "woken 200 us after sleeping: busy"
+        );
+        // After the pause the sockets had data at once: still busy.
+        let t2 = t1 + 5 * MS;
+        c.parking(t2);
+        c.after_unpark(t2);
+        assert_eq!(c.before_park(t2), Some(5 * MS));
+        // Then nothing came for 30 ms: idle again, no pause.
+        let t3 = t2 + MS;
+        c.parking(t3);
+        c.after_unpark(t3 + 30 * MS);
+        assert_eq!(c.before_park(t3 + 30 * MS), None);
+    }
+
+    #[test]
+    fn a_zero_window_never_pauses() {
+        let c = Coalescer::new(Duration::ZERO);
+        let t0 = Instant::now();
+        assert_eq!(c.before_park(t0), None);
+        c.after_unpark(t0);
+        assert_eq!(c.before_park(t0), None);
+    }
 }

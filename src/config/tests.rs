@@ -177,6 +177,7 @@ fn environment_overrides_the_file_which_overrides_defaults() {
     assert_eq!(c.sip.t1_ms, 250, "file over default");
     assert_eq!(c.sip.t2_ms, 3500, "environment over file");
     assert_eq!(c.sip.t4_ms, 5000, "default when nobody sets it");
+    assert_eq!(c.sip.coalesce_us, 5000, "default when nobody sets it");
     assert!(c.media.record_calls);
     assert_eq!(c.media.ng_listen, None);
     assert_eq!(c.sip.listen.len(), 2);

@@ -86,6 +86,12 @@ fn bad_values_are_errors_naming_key_and_value() {
             "\"soon\"",
         ),
         (
+            "[sip]\ncoalesce_us = 50000".into(),
+            vec![],
+            "sip.coalesce_us",
+            "50000 is above the maximum, 20000",
+        ),
+        (
             "[sip]\nuser_agent = \"\"".into(),
             vec![],
             "sip.user_agent",
