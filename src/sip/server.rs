@@ -12,11 +12,13 @@ use b2bua::{B2bua, CallEvent, CompletionToken};
 use bytes::Bytes;
 use cdr::CdrWriter;
 use registrar::{BindingEvent, BindingId, Registrar};
-use sip_core::transaction::{ClientKey, Event, Peer, ServerKey, TransactionKey, TransactionLayer};
+use sip_core::transaction::{
+    ClientKey, Event, Peer, ServerKey, TransactionKey, TransactionLayer, Transmit,
+};
 use sip_core::{HeaderName, Message, Method, Request, Response};
 use tokio::sync::{mpsc, watch};
 
-use super::transport::{Inbound, Transports, random_tag};
+use super::transport::{Inbound, SendBatch, Transports, random_tag};
 use super::uas;
 use crate::calls::RegistrarLocator;
 
@@ -51,6 +53,10 @@ pub(crate) struct SipCore {
     qualifying: HashMap<ClientKey, BindingId>,
     /// CDRs journaled: the B2BUA may now answer the BYE that ended the call.
     persisted_tx: mpsc::UnboundedSender<CompletionToken>,
+    /// What the layer gave to send this round, and the UDP batch it leaves in (kept to
+    /// reuse their allocations).
+    outbox: Vec<Transmit>,
+    send_batch: SendBatch,
 }
 
 /// How the core stops.
@@ -79,6 +85,8 @@ impl SipCore {
             node: modules.node,
             qualifying: HashMap::new(),
             persisted_tx,
+            outbox: Vec::new(),
+            send_batch: SendBatch::default(),
         };
         (
             core,
@@ -388,8 +396,10 @@ impl SipCore {
     fn flush(&mut self) {
         self.dispatch_events();
         while let Some(t) = self.layer.poll_transmit() {
-            self.transports.send(t);
+            self.outbox.push(t);
         }
+        self.transports
+            .send_all(&mut self.outbox, &mut self.send_batch);
     }
 }
 

@@ -36,6 +36,7 @@ use tokio::sync::mpsc;
 use crate::config::{SipConfig, Transport as ConfTransport};
 
 pub(crate) use tls::load_tls_config;
+pub(crate) use udp::SendBatch;
 
 /// What the transports hand to the SIP core.
 #[derive(Debug)]
@@ -271,7 +272,50 @@ impl Transports {
         }
     }
 
+    /// Send everything in `out` (emptied), in order. Consecutive UDP datagrams from one
+    /// socket leave in one `sendmmsg`: the answers to a burst of requests cost one system
+    /// call, not one each.
+    pub(crate) fn send_all(&self, out: &mut Vec<Transmit>, batch: &mut udp::SendBatch) {
+        let mut current: Option<Arc<udp::Socket>> = None;
+        for t in out.drain(..) {
+            if t.dest.transport != Transport::Udp {
+                if let Some(socket) = current.take() {
+                    batch.send(&socket);
+                }
+                self.send(t);
+                continue;
+            }
+            let Some(socket) = self.udp_socket(&t.dest, t.transaction) else {
+                continue;
+            };
+            match &current {
+                Some(c) if Arc::ptr_eq(c, &socket) => {}
+                _ => {
+                    if let Some(previous) = current.replace(socket) {
+                        batch.send(&previous);
+                    }
+                }
+            }
+            batch.push(t.dest.addr, t.payload);
+        }
+        if let Some(socket) = current {
+            batch.send(&socket);
+        }
+    }
+
     fn send_udp(&self, dest: Peer, payload: Bytes, transaction: Option<TransactionKey>) {
+        if let Some(socket) = self.udp_socket(&dest, transaction) {
+            udp::send(&socket, dest.addr, payload);
+        }
+    }
+
+    /// The UDP socket to reach `dest` from: the one its message came in on, else one of
+    /// its address family. `None` (reported to the transaction) when there is none.
+    fn udp_socket(
+        &self,
+        dest: &Peer,
+        transaction: Option<TransactionKey>,
+    ) -> Option<Arc<udp::Socket>> {
         let by_index = dest
             .connection
             .and_then(|i| self.udp.get(usize::try_from(i).ok()?));
@@ -282,15 +326,14 @@ impl Transports {
                     .find(|(local, _)| local.is_ipv4() == dest.addr.is_ipv4())
             })
             .map(|(_, s)| s.clone());
-        let Some(socket) = socket else {
+        if socket.is_none() {
             tracing::warn!(dest = %dest.addr, "no UDP socket for this address family; message dropped");
             self.shared.deliver(Inbound::Unreachable {
-                peer: dest,
+                peer: *dest,
                 transaction,
             });
-            return;
-        };
-        udp::send(&socket, dest.addr, payload);
+        }
+        socket
     }
 
     fn send_stream(&self, dest: Peer, payload: Bytes, transaction: Option<TransactionKey>) {

@@ -242,3 +242,158 @@ pub(super) fn send(socket: &Arc<Socket>, dest: SocketAddr, payload: Bytes) {
         Err(e) => tracing::debug!(%dest, error = %e, "UDP send failed"),
     }
 }
+
+/// Datagrams most per `sendmmsg`.
+const SEND_BATCH: usize = 64;
+
+/// Datagrams waiting to leave one socket together, and the headers `sendmmsg` needs,
+/// kept between rounds so that sending allocates nothing once warm.
+pub(crate) struct SendBatch {
+    queued: Vec<(SocketAddr, Bytes)>,
+    addrs: Vec<socket2::SockAddr>,
+    iovs: Vec<libc::iovec>,
+    hdrs: Vec<libc::mmsghdr>,
+}
+
+// SAFETY: the raw pointers in `iovs` and `hdrs` are only set and used inside `send`,
+// pointing into `queued` and `addrs` of the same value.
+unsafe impl Send for SendBatch {}
+
+impl Default for SendBatch {
+    fn default() -> Self {
+        SendBatch {
+            queued: Vec::new(),
+            addrs: Vec::new(),
+            iovs: Vec::new(),
+            hdrs: Vec::new(),
+        }
+    }
+}
+
+impl SendBatch {
+    /// Queue a datagram for the next [`SendBatch::send`].
+    pub(crate) fn push(&mut self, dest: SocketAddr, payload: Bytes) {
+        self.queued.push((dest, payload));
+    }
+
+    /// Send what is queued from `socket`, `SEND_BATCH` datagrams per `sendmmsg`. What the
+    /// kernel cannot take now (full send buffer) goes through [`send`], which retries it
+    /// in the background; a datagram the kernel refuses (unreachable network, say) is
+    /// dropped as a single send would drop it.
+    pub(crate) fn send(&mut self, socket: &Arc<Socket>) {
+        let mut start = 0;
+        while start < self.queued.len() {
+            let end = (start + SEND_BATCH).min(self.queued.len());
+            match self.send_some(socket, start, end) {
+                Ok(n) => start += n.max(1),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    for (dest, payload) in self.queued.drain(..).skip(start) {
+                        send(socket, dest, payload);
+                    }
+                    return;
+                }
+                // The error concerns the first datagram of the round only.
+                Err(e) => {
+                    tracing::debug!(dest = %self.queued[start].0, error = %e, "UDP send failed");
+                    start += 1;
+                }
+            }
+        }
+        self.queued.clear();
+    }
+
+    /// One `sendmmsg` of `queued[start..end]`: how many the kernel took.
+    fn send_some(
+        &mut self,
+        socket: &Arc<Socket>,
+        start: usize,
+        end: usize,
+    ) -> std::io::Result<usize> {
+        let items = &self.queued[start..end];
+        self.addrs.clear();
+        self.addrs
+            .extend(items.iter().map(|(dest, _)| socket2::SockAddr::from(*dest)));
+        self.iovs.clear();
+        self.iovs
+            .extend(items.iter().map(|(_, payload)| libc::iovec {
+                iov_base: payload.as_ptr().cast_mut().cast(),
+                iov_len: payload.len(),
+            }));
+        self.hdrs.clear();
+        for (addr, iov) in self.addrs.iter().zip(self.iovs.iter_mut()) {
+            // SAFETY: mmsghdr is a plain C struct for which all-zero bytes are valid.
+            let mut h: libc::mmsghdr = unsafe { MaybeUninit::zeroed().assume_init() };
+            h.msg_hdr.msg_name = addr.as_ptr().cast_mut().cast();
+            h.msg_hdr.msg_namelen = addr.len();
+            h.msg_hdr.msg_iov = iov;
+            h.msg_hdr.msg_iovlen = 1;
+            self.hdrs.push(h);
+        }
+        // SAFETY: every header points at an address and a payload owned by self (or by
+        // the Bytes in `queued`), alive and unchanged until the call returns.
+        let n = unsafe {
+            libc::sendmmsg(
+                socket.get_ref().as_raw_fd(),
+                self.hdrs.as_mut_ptr(),
+                self.hdrs.len() as libc::c_uint,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+    use std::time::Duration;
+
+    fn receiver() -> UdpSocket {
+        let r = UdpSocket::bind("127.0.0.1:0").unwrap();
+        r.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        r
+    }
+
+    fn recv(r: &UdpSocket) -> (Vec<u8>, SocketAddr) {
+        let mut buf = [0u8; 2048];
+        let (n, from) = r.recv_from(&mut buf).unwrap();
+        (buf[..n].to_vec(), from)
+    }
+
+    #[tokio::test]
+    async fn a_batch_reaches_every_destination_in_order_from_the_socket() {
+        let socket = Arc::new(bind("127.0.0.1:0".parse().unwrap()).unwrap());
+        let local = socket.get_ref().local_addr().unwrap();
+        let (a, b) = (receiver(), receiver());
+        let mut batch = SendBatch::default();
+        // More than one sendmmsg round.
+        let count = SEND_BATCH + 3;
+        for i in 0..count {
+            let dest = if i % 2 == 0 { &a } else { &b };
+            batch.push(dest.local_addr().unwrap(), Bytes::from(format!("msg {i}")));
+        }
+        batch.send(&socket);
+        for i in 0..count {
+            let dest = if i % 2 == 0 { &a } else { &b };
+            assert_eq!(recv(dest), (format!("msg {i}").into_bytes(), local));
+        }
+        assert!(batch.queued.is_empty(), "sent datagrams are forgotten");
+    }
+
+    #[tokio::test]
+    async fn a_refused_datagram_does_not_stop_the_others() {
+        let socket = Arc::new(bind("127.0.0.1:0".parse().unwrap()).unwrap());
+        let a = receiver();
+        let mut batch = SendBatch::default();
+        // An IPv6 destination on an IPv4 socket: EAFNOSUPPORT / EINVAL for that one.
+        batch.push("[::1]:9".parse().unwrap(), Bytes::from_static(b"lost"));
+        batch.push(a.local_addr().unwrap(), Bytes::from_static(b"kept"));
+        batch.send(&socket);
+        assert_eq!(recv(&a).0, b"kept");
+    }
+}
