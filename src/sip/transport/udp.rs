@@ -248,6 +248,7 @@ const SEND_BATCH: usize = 64;
 
 /// Datagrams waiting to leave one socket together, and the headers `sendmmsg` needs,
 /// kept between rounds so that sending allocates nothing once warm.
+#[derive(Default)]
 pub(crate) struct SendBatch {
     queued: Vec<(SocketAddr, Bytes)>,
     addrs: Vec<socket2::SockAddr>,
@@ -258,17 +259,6 @@ pub(crate) struct SendBatch {
 // SAFETY: the raw pointers in `iovs` and `hdrs` are only set and used inside `send`,
 // pointing into `queued` and `addrs` of the same value.
 unsafe impl Send for SendBatch {}
-
-impl Default for SendBatch {
-    fn default() -> Self {
-        SendBatch {
-            queued: Vec::new(),
-            addrs: Vec::new(),
-            iovs: Vec::new(),
-            hdrs: Vec::new(),
-        }
-    }
-}
 
 impl SendBatch {
     /// Queue a datagram for the next [`SendBatch::send`].
@@ -348,6 +338,7 @@ impl SendBatch {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use std::net::UdpSocket;
