@@ -294,11 +294,21 @@ fn streams(l: &LegStats, now: SystemTime) -> Value {
         ("endpoint", endpoint(l.latched_rtp.or(l.signalled_rtp))),
         ("advertised endpoint", endpoint(l.signalled_rtp)),
         ("last packet", last(l.idle)),
-        ("flags", Value::List(vec![Value::str("RTP")])),
+        // As rtpengine flags a stream its kernel module has carried.
+        (
+            "flags",
+            Value::List(if l.kernel_packets > 0 {
+                vec![Value::str("RTP"), Value::str("kernelized")]
+            } else {
+                vec![Value::str("RTP")]
+            }),
+        ),
         (
             "stats",
             counters(l.rtp_packets, l.rtp_bytes, l.errors + l.dropped_foreign),
         ),
+        // Of the packets above, those forwarded in the kernel (media.kernel_forwarding).
+        ("kernel packets", Value::Int(l.kernel_packets as i64)),
     ]);
     let rtcp = dict([
         ("local port", Value::Int(i64::from(l.local_rtp_port) + 1)),

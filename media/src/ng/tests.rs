@@ -302,3 +302,34 @@ fn random_and_truncated_datagrams_never_panic() {
         assert!(reply.starts_with(format!("r{i} ").as_bytes()));
     }
 }
+
+#[test]
+fn a_stream_the_kernel_carried_is_flagged_kernelized_with_its_count() {
+    let now = std::time::SystemTime::now();
+    let flags = |l: &crate::LegStats| -> Vec<String> {
+        let Value::List(streams) = super::streams(l, now) else {
+            panic!("streams is a list")
+        };
+        let Some(Value::List(flags)) = streams[0].get("flags") else {
+            panic!("the RTP stream has flags")
+        };
+        flags
+            .iter()
+            .filter_map(|f| f.as_str().map(str::to_owned))
+            .collect()
+    };
+    let mut leg = crate::LegStats {
+        rtp_packets: 100,
+        ..crate::LegStats::default()
+    };
+    assert_eq!(flags(&leg), ["RTP"]);
+    leg.kernel_packets = 90;
+    assert_eq!(flags(&leg), ["RTP", "kernelized"]);
+    let Value::List(streams) = super::streams(&leg, now) else {
+        panic!("streams is a list")
+    };
+    assert_eq!(
+        streams[0].get("kernel packets").and_then(Value::as_int),
+        Some(90)
+    );
+}
