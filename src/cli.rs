@@ -63,7 +63,8 @@ pub(crate) enum BenchCommand {
     /// RTP relay load: N calls set up through an ng control port, G.711 both ways; prints
     /// offered/delivered packets, loss, latency, the relay's CPU per packet and the whole
     /// machine's busy CPU per packet (/proc/stat). --direct runs the same traffic with no
-    /// relay; --baseline runs that first and prints the relay's system-wide cost per packet.
+    /// relay; --baseline runs that right after the relay run and prints the relay's
+    /// system-wide cost per packet.
     Rtp(crate::bench::RtpArgs),
 }
 
