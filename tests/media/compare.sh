@@ -36,6 +36,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# shellcheck source=../sipp/lib.sh
+source "$root/tests/sipp/lib.sh"
 
 usage() {
   echo "usage: tests/media/compare.sh CALLS SECONDS [ROUNDS]   (1-10000, 1-120, 1-10; default 3 rounds)" >&2
@@ -80,13 +82,7 @@ started_pid=""
 started_log=""
 stop_started() {
   if [[ -n "$started_pid" ]]; then
-    kill "$started_pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-      kill -0 "$started_pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -9 "$started_pid" 2>/dev/null || true
-    wait "$started_pid" 2>/dev/null || true
+    stop_process "$started_pid" 50
     started_pid=""
   fi
 }

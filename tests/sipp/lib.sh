@@ -1,8 +1,9 @@
 # shellcheck shell=bash disable=SC2034,SC2154
 # (SC2034/SC2154: this file sets variables for, and reads `work` from, the script that
 # sources it.)
-# Shared by run.sh and load.sh (source it; it does nothing on its own): slots CSV files,
-# a fresh PostgreSQL database per run, and starting and stopping `vss serve` on loopback
+# Shared by run.sh, load.sh and tests/media/compare.sh (source it; it does nothing on
+# its own): slots CSV files, a fresh PostgreSQL database per run, stopping a process,
+# and starting and stopping `vss serve` on loopback
 # ports the kernel picks. The caller sets `work` (a temporary directory) and `root` (the
 # repository) first, and calls `lib_cleanup` from its EXIT trap.
 
@@ -115,16 +116,23 @@ listening() {
   grep "SIP listening transport=\"$1\"" "$2" | sed -E 's/.*addr=([^ ]+).*/\1/' | head -n1
 }
 
+# stop_process PID TENTHS: SIGTERM, up to TENTHS tenths of a second for it to end, then
+# SIGKILL; reaps it if it is this shell's child.
+stop_process() {
+  local pid=$1 tenths=$2
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 "$tenths"); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
 # stop_vss: SIGTERM, then up to 10 s for the orderly shutdown (database writes flushed).
 stop_vss() {
   if [[ -n "$server_pid" ]]; then
-    kill "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-      kill -0 "$server_pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -9 "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
+    stop_process "$server_pid" 100
     server_pid=""
   fi
 }
