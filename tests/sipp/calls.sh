@@ -44,17 +44,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-domain=vss.test
-base=${CALLS_PORT_BASE:-25060}
-carrier_ip=127.0.0.1
-slot_ip=127.0.0.2
-carrier_port=$base
-silent_port=$((base + 2))
-closed_port=$((base + 4))
-backup_port=$((base + 6))
-carrier_uac_port=$((base + 8))
-caller_port=$((base + 40))
-callee_port=$((base + 42))
+call_ports
 pcap=/usr/share/sip-tester/g711a.pcap
 failures=0
 caller_failed=0

@@ -12,6 +12,23 @@ pg_db=""
 pg_admin_url=""
 pg_url=""
 
+# call_ports: the SIP domain and the loopback addresses and ports of the SIPp peers of
+# the call scripts (calls.sh, load_calls.sh): carriers on 127.0.0.1, slots on 127.0.0.2,
+# ports from CALLS_PORT_BASE (default 25060) up.
+call_ports() {
+  domain=vss.test
+  base=${CALLS_PORT_BASE:-25060}
+  carrier_ip=127.0.0.1
+  slot_ip=127.0.0.2
+  carrier_port=$base
+  silent_port=$((base + 2))
+  closed_port=$((base + 4))
+  backup_port=$((base + 6))
+  carrier_uac_port=$((base + 8))
+  caller_port=$((base + 40))
+  callee_port=$((base + 42))
+}
+
 # write_slots_csv FILE AUTO MF LS: the first AUTO, MF and LS extensions of each slot range
 # (6001.., 7001.., 8001..), each with the password pw<extension>, for `vss provision slots`.
 write_slots_csv() {

@@ -89,14 +89,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-domain=vss.test
-base=${CALLS_PORT_BASE:-25060}
-carrier_ip=127.0.0.1
-slot_ip=127.0.0.2
-carrier_port=$base
-carrier_uac_port=$((base + 8))
-caller_port=$((base + 40))
-callee_port=$((base + 42))
+call_ports
 number=5550100
 did=4420001
 
