@@ -6,7 +6,8 @@
 #   build  what `make demo` needs: a C toolchain, pkg-config and libopus (for the media crate),
 #          clang and libbpf-dev (the media crate's in-kernel RTP forwarding program; without
 #          them the build warns and the userspace relay carries all media)
-#   test   also PostgreSQL and SIPp (package sip-tester), for `make test`
+#   test   also PostgreSQL, SIPp (package sip-tester) and iproute2 (the network namespaces of
+#          the in-kernel forwarding tests with remote peers), for `make test`
 #
 # Each package is checked with dpkg-query; apt-get runs only when one is missing, through
 # sudo when not root. When everything is present the script prints nothing. It also checks
@@ -19,7 +20,7 @@ log() { echo "install-deps: $*" >&2; }
 
 profile="${1:-test}"
 build_packages=(build-essential pkg-config libopus-dev ca-certificates curl clang libbpf-dev)
-test_packages=(postgresql sip-tester)
+test_packages=(postgresql sip-tester iproute2)
 case "$profile" in
   build) packages=("${build_packages[@]}") ;;
   test) packages=("${build_packages[@]}" "${test_packages[@]}") ;;

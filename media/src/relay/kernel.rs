@@ -376,28 +376,50 @@ fn choose_interfaces(bind_ip: IpAddr) -> Result<Vec<String>, KernelError> {
     if bind_ip.is_loopback() {
         return Ok(vec!["lo".to_owned()]);
     }
-    let dir = std::fs::read_dir("/sys/class/net").map_err(|e| err("/sys/class/net", e))?;
-    let read = |name: &str, attr: &str| -> Option<u32> {
-        let s = std::fs::read_to_string(format!("/sys/class/net/{name}/{attr}")).ok()?;
-        let s = s.trim();
-        match s.strip_prefix("0x") {
-            Some(hex) => u32::from_str_radix(hex, 16).ok(),
-            None => s.parse().ok(),
-        }
-    };
-    let mut names: Vec<String> = dir
-        .filter_map(Result::ok)
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|name| {
-            let up = read(name, "flags").is_some_and(|f| f & libc::IFF_UP as u32 != 0);
-            up && read(name, "type").is_some_and(|t| LINK_TYPES.contains(&t))
-        })
-        .collect();
+    let mut names = link_interfaces()?;
     names.sort();
+    names.dedup();
     if names.is_empty() {
         return Err(KernelError("no interface is up".into()));
     }
     Ok(names)
+}
+
+/// The interfaces that are up with a link layer of [`LINK_TYPES`], from `getifaddrs`
+/// (netlink): those of the network namespace the calling thread's sockets live in. Not
+/// `/sys/class/net`, which lists the namespace sysfs was mounted in (a process that
+/// joined a namespace without remounting it would get the wrong interfaces).
+fn link_interfaces() -> Result<Vec<String>, KernelError> {
+    let mut out = Vec::new();
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list we free below with freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return Err(err("getifaddrs", std::io::Error::last_os_error()));
+    }
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned and is not freed yet.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
+            continue;
+        }
+        // SAFETY: ifa_addr points to a sockaddr of the family it names.
+        let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
+        if family != libc::AF_PACKET || ifa.ifa_flags & libc::IFF_UP as u32 == 0 {
+            continue;
+        }
+        // SAFETY: an AF_PACKET address of getifaddrs is a sockaddr_ll (the link itself).
+        let ll = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_ll) };
+        if LINK_TYPES.contains(&u32::from(ll.sll_hatype)) {
+            // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+            let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
+            out.push(name.to_string_lossy().into_owned());
+        }
+    }
+    // SAFETY: `head` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(head) };
+    Ok(out)
 }
 
 /// Whether this process may load programs at all: tests skip only when it may not.
@@ -453,6 +475,16 @@ mod tests {
         let then = monotonic_to_instant(ns.saturating_sub(2_000_000_000));
         let age = Instant::now().saturating_duration_since(then);
         assert!(age >= Duration::from_secs(2) && age < Duration::from_secs(60));
+    }
+
+    #[test]
+    fn interfaces_come_from_this_network_namespace() {
+        // lo is up with a loopback link layer in every namespace a test runs in.
+        assert!(link_interfaces().unwrap().iter().any(|i| i == "lo"));
+        assert_eq!(
+            choose_interfaces(IpAddr::V4(Ipv4Addr::LOCALHOST)).unwrap(),
+            ["lo"]
+        );
     }
 
     #[test]
