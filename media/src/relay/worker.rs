@@ -708,24 +708,17 @@ impl Worker {
 
     /// Credits a session with what the kernel forwarded for it since the last poll.
     fn poll_kernel(&mut self, slot: usize) {
-        let Some(k) = self.kernel.as_ref() else {
-            return;
-        };
-        let Some(Some(sess)) = self.sessions.get_mut(slot) else {
-            return;
-        };
-        for (stream, legs) in sess.offloads.iter_mut().enumerate() {
-            for (leg, off) in [Leg::A, Leg::B].into_iter().zip(legs.iter_mut()) {
-                if let Some(off) = off {
-                    let now = k.read(&off.key);
-                    credit(&mut sess.relay, stream, leg, off, now);
-                }
-            }
-        }
+        self.settle_kernel(slot, false);
     }
 
     /// Takes every entry of a session out of the kernel, crediting the last counts.
     fn unload_kernel(&mut self, slot: usize) {
+        self.settle_kernel(slot, true);
+    }
+
+    /// Credits the session in `slot` with its kernel counters; with `remove`, takes its
+    /// entries out of the kernel as it reads them.
+    fn settle_kernel(&mut self, slot: usize, remove: bool) {
         let Some(k) = self.kernel.as_ref() else {
             return;
         };
@@ -733,14 +726,22 @@ impl Worker {
             return;
         };
         for (stream, legs) in sess.offloads.iter_mut().enumerate() {
-            for (leg, off) in [Leg::A, Leg::B].into_iter().zip(legs.iter_mut()) {
-                if let Some(mut o) = off.take() {
-                    let last = k.remove(&o.key);
-                    credit(&mut sess.relay, stream, leg, &mut o, last);
+            for (leg, entry) in [Leg::A, Leg::B].into_iter().zip(legs.iter_mut()) {
+                let Some(off) = entry else { continue };
+                let counters = if remove {
+                    k.remove(&off.key)
+                } else {
+                    k.read(&off.key)
+                };
+                credit(&mut sess.relay, stream, leg, off, counters);
+                if remove {
+                    *entry = None;
                     sess.relay.kernel_left(stream, leg);
                 }
             }
         }
-        sess.publish_offloads();
+        if remove {
+            sess.publish_offloads();
+        }
     }
 }
