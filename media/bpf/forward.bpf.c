@@ -39,10 +39,13 @@
 #define RTP_OFF (UDP_OFF + sizeof(struct udphdr))
 #define RTP_HLEN 12
 
-/* All in network byte order: the fields are compared and copied as they are on the wire. */
+/* All in network byte order: the fields are compared and copied as they are on the wire.
+ * Our port identifies the leg on this host; the address the peer sends it to is checked
+ * in the value (match_dst), so that a relay bound to 0.0.0.0 matches whichever of this
+ * host's addresses the peer uses (the advertised one, or a NATed public address's
+ * private twin). */
 struct fwd_key {
 	__be32 src_ip;   /* the latched peer */
-	__be32 dst_ip;   /* our address it sends to */
 	__be16 src_port;
 	__be16 dst_port; /* our RTP port of this leg */
 };
@@ -54,7 +57,7 @@ struct fwd_value {
 	__be16 new_dst_port;
 	__u8 dtmf_pt[4]; /* telephone-event payload types: left to userspace */
 	__u32 flags;
-	__u32 pad;
+	__be32 match_dst; /* our address the packet must be sent to; 0: any (wildcard bind) */
 	/* Written here only; userspace reads them. */
 	__u64 packets;
 	__u64 bytes; /* UDP payload octets, as the userspace relay counts */
@@ -130,12 +133,13 @@ int vss_forward(struct __sk_buff *skb)
 
 	struct fwd_key key = {
 		.src_ip = ip->saddr,
-		.dst_ip = ip->daddr,
 		.src_port = udp->source,
 		.dst_port = udp->dest,
 	};
 	struct fwd_value *v = bpf_map_lookup_elem(&vss_fwd, &key);
 	if (!v)
+		return TC_ACT_UNSPEC;
+	if (v->match_dst && v->match_dst != ip->daddr)
 		return TC_ACT_UNSPEC;
 
 	/* RTP version 2; RTCP multiplexed on the RTP port (RFC 5761 §4: 192..223) and RFC 4733

@@ -46,7 +46,6 @@ pub(crate) const MAX_DTMF_PTS: usize = 4;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct FwdKey {
     src_ip: u32,
-    dst_ip: u32,
     src_port: u16,
     dst_port: u16,
 }
@@ -61,13 +60,14 @@ struct FwdValue {
     new_dst_port: u16,
     dtmf_pt: [u8; MAX_DTMF_PTS],
     flags: u32,
-    pad: u32,
+    /// Our address the packets must be sent to; 0 for any (a relay bound to 0.0.0.0).
+    match_dst: u32,
     packets: u64,
     bytes: u64,
     last_ns: u64,
 }
 
-// SAFETY: both are `repr(C)` structs of integers without padding (12 and 48 bytes, checked
+// SAFETY: both are `repr(C)` structs of integers without padding (8 and 48 bytes, checked
 // by the tests below), valid for any bit pattern, as aya requires of map keys and values.
 unsafe impl Pod for FwdKey {}
 // SAFETY: see above.
@@ -87,7 +87,8 @@ fn wire_port(port: u16) -> u16 {
 pub(crate) struct Route {
     /// The leg's latched source.
     pub(crate) from: SocketAddrV4,
-    /// The relay's address and RTP port for this leg, as the leg sends to it.
+    /// The relay's address and RTP port for this leg, as the leg sends to it; the
+    /// address is 0.0.0.0 when the relay is bound to it (any of this host's addresses).
     pub(crate) to_us: SocketAddrV4,
     /// The relay's address and RTP port for the other leg.
     pub(crate) via: SocketAddrV4,
@@ -101,7 +102,6 @@ impl Route {
     pub(crate) fn key(&self) -> FwdKey {
         FwdKey {
             src_ip: wire_ip(*self.from.ip()),
-            dst_ip: wire_ip(*self.to_us.ip()),
             src_port: wire_port(self.from.port()),
             dst_port: wire_port(self.to_us.port()),
         }
@@ -249,6 +249,7 @@ impl KernelForwarder {
             new_src_port: wire_port(route.via.port()),
             new_dst_port: wire_port(route.dst.port()),
             dtmf_pt: route.dtmf,
+            match_dst: wire_ip(*route.to_us.ip()),
             flags: if local.contains(route.dst.ip()) || route.dst.ip().is_loopback() {
                 FWD_LOCAL
             } else {
@@ -435,7 +436,7 @@ mod tests {
 
     #[test]
     fn layouts_match_the_program() {
-        assert_eq!(std::mem::size_of::<FwdKey>(), 12);
+        assert_eq!(std::mem::size_of::<FwdKey>(), 8);
         assert_eq!(std::mem::size_of::<FwdValue>(), 48);
         assert_eq!(std::mem::offset_of!(FwdValue, packets), 24);
     }
@@ -450,12 +451,9 @@ mod tests {
             dtmf: Route::dtmf_slots([101u8].into_iter()).unwrap(),
         };
         let k = r.key();
-        // SAFETY: FwdKey is a repr(C) struct of 12 initialised bytes.
-        let bytes: [u8; 12] = unsafe { std::mem::transmute(k) };
-        assert_eq!(
-            bytes,
-            [192, 0, 2, 1, 198, 51, 100, 2, 0x0f, 0xa0, 0x75, 0x30]
-        );
+        // SAFETY: FwdKey is a repr(C) struct of 8 initialised bytes.
+        let bytes: [u8; 8] = unsafe { std::mem::transmute(k) };
+        assert_eq!(bytes, [192, 0, 2, 1, 0x0f, 0xa0, 0x75, 0x30]);
         assert_eq!(r.dtmf, [101, PT_NONE, PT_NONE, PT_NONE]);
         assert!(Route::dtmf_slots([96u8, 97, 98, 99, 100].into_iter()).is_none());
     }
@@ -497,6 +495,61 @@ mod tests {
             ),
             Some(Ipv4Addr::LOCALHOST)
         );
+    }
+
+    /// A relay bound to 0.0.0.0 is reached at any of the host's addresses, and its entries
+    /// take them all; an entry for a relay bound to one address takes only that one.
+    #[test]
+    fn a_wildcard_entry_matches_any_local_address_and_a_bound_one_only_its_own() {
+        if !privileged() {
+            eprintln!("skipped: loading eBPF programs needs root");
+            return;
+        }
+        let timeout = |s: UdpSocket| {
+            s.set_read_timeout(Some(Duration::from_millis(1000)))
+                .unwrap();
+            s
+        };
+        let ours_a = timeout(UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 33010)).unwrap());
+        let ours_b = timeout(UdpSocket::bind((Ipv4Addr::LOCALHOST, 33012)).unwrap());
+        let peer_a = timeout(UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap());
+        let peer_b = timeout(UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap());
+        let v4 = |a: SocketAddr| match a {
+            SocketAddr::V4(a) => a,
+            SocketAddr::V6(_) => unreachable!(),
+        };
+        let k = KernelForwarder::start(&(33000..=33099), IpAddr::V4(Ipv4Addr::LOCALHOST)).unwrap();
+        let mut route = Route {
+            from: v4(peer_a.local_addr().unwrap()),
+            to_us: v4(ours_a.local_addr().unwrap()),
+            via: v4(ours_b.local_addr().unwrap()),
+            dst: v4(peer_b.local_addr().unwrap()),
+            dtmf: Route::dtmf_slots(std::iter::empty()).unwrap(),
+        };
+        assert!(route.to_us.ip().is_unspecified());
+        k.insert(&route).unwrap();
+        let mut rtp = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 7];
+        rtp.extend_from_slice(&[0xd5; 160]);
+        let mut buf = [0u8; 2048];
+        let other_address = SocketAddr::from(([127, 0, 0, 5], 33010));
+        peer_a.send_to(&rtp, other_address).unwrap();
+        let (n, from) = peer_b.recv_from(&mut buf).unwrap();
+        assert_eq!((&buf[..n], from), (&rtp[..], ours_b.local_addr().unwrap()));
+        // Bound to 127.0.0.1: a packet to 127.0.0.5 is not for this entry.
+        route.to_us = "127.0.0.1:33010".parse().unwrap();
+        k.insert(&route).unwrap();
+        peer_a.send_to(&rtp, other_address).unwrap();
+        let (_, from) = ours_a.recv_from(&mut buf).unwrap();
+        assert_eq!(from, peer_a.local_addr().unwrap(), "left to the socket");
+        peer_a.send_to(&rtp, route.to_us).unwrap();
+        let (_, from) = peer_b.recv_from(&mut buf).unwrap();
+        assert_eq!(
+            from,
+            ours_b.local_addr().unwrap(),
+            "its own address: forwarded"
+        );
+        // The second insert replaced the entry, and its counters with it.
+        assert_eq!(k.remove(&route.key()).unwrap().packets, 1);
     }
 
     /// Loads the program on `lo` and checks what a rewritten packet looks like where it

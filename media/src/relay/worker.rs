@@ -648,7 +648,12 @@ fn wanted_route(
     let (ours, other) = (bound(leg)?, bound(leg.other())?);
     Some(Route {
         from,
-        to_us: SocketAddrV4::new(source_ip(ours.ip(), from)?, ours.port()),
+        // Bound to 0.0.0.0: the peer may use any of our addresses (the advertised one,
+        // or the private twin of a NATed public one), and the program takes them all.
+        to_us: match ours {
+            SocketAddr::V4(a) => a,
+            SocketAddr::V6(_) => return None,
+        },
         via: SocketAddrV4::new(source_ip(other.ip(), dst)?, other.port()),
         dst,
         dtmf,
