@@ -168,9 +168,16 @@ pub struct KernelForwarder {
     fwd: Mutex<BpfHashMap<MapData, FwdKey, FwdValue>>,
     stats: PerCpuArray<MapData, u64>,
     interfaces: Vec<String>,
+    /// This host's IPv4 addresses and when they were read: an entry's destination is
+    /// local or not (`FWD_LOCAL`). Read again after [`LOCAL_ADDRESSES_TTL`], not per
+    /// entry (a netlink dump per latched leg).
+    local: Mutex<(Instant, HashSet<Ipv4Addr>)>,
     /// Owns the program and its tcx links (dropped last: see the field order rule).
     _ebpf: Mutex<Ebpf>,
 }
+
+/// How long the host's address list is trusted before it is read again.
+const LOCAL_ADDRESSES_TTL: Duration = Duration::from_secs(5);
 
 impl std::fmt::Debug for KernelForwarder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -226,6 +233,7 @@ impl KernelForwarder {
             fwd: Mutex::new(fwd),
             stats,
             interfaces,
+            local: Mutex::new((Instant::now(), local_addresses())),
             _ebpf: Mutex::new(ebpf),
         })
     }
@@ -242,7 +250,7 @@ impl KernelForwarder {
 
     /// Puts a leg direction into the kernel (replacing an entry with the same key).
     pub(crate) fn insert(&self, route: &Route) -> Result<(), KernelError> {
-        let local = local_addresses();
+        let is_local = route.dst.ip().is_loopback() || self.is_local(*route.dst.ip());
         let value = FwdValue {
             new_src_ip: wire_ip(*route.via.ip()),
             new_dst_ip: wire_ip(*route.dst.ip()),
@@ -250,16 +258,22 @@ impl KernelForwarder {
             new_dst_port: wire_port(route.dst.port()),
             dtmf_pt: route.dtmf,
             match_dst: wire_ip(*route.to_us.ip()),
-            flags: if local.contains(route.dst.ip()) || route.dst.ip().is_loopback() {
-                FWD_LOCAL
-            } else {
-                0
-            },
+            flags: if is_local { FWD_LOCAL } else { 0 },
             ..FwdValue::default()
         };
         self.map()
             .insert(route.key(), value, 0)
             .map_err(|e| err("map insert", e))
+    }
+
+    /// Whether `ip` is one of this host's addresses (read at most every
+    /// [`LOCAL_ADDRESSES_TTL`]).
+    fn is_local(&self, ip: Ipv4Addr) -> bool {
+        let mut local = self.local.lock().unwrap_or_else(PoisonError::into_inner);
+        if local.0.elapsed() >= LOCAL_ADDRESSES_TTL {
+            *local = (Instant::now(), local_addresses());
+        }
+        local.1.contains(&ip)
     }
 
     /// The counters of an entry; `None` if it is not in the map.
