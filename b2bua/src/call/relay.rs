@@ -338,16 +338,7 @@ impl Call {
             .locals
             .dialog_response(&request, StatusCode::OK, "", &leg.contact);
         ok.set_body("application/sdp", leg.outgoing_sdp(&answer));
-        Self::apply_timer_headers(&mut ok, &timer);
-        if let UasOutcome::Timer { timer: t, .. } = timer {
-            leg.timer = Some(t);
-        }
-        if is_invite {
-            // Kept for its ACK, like a re-INVITE answered locally.
-            self.owner.track(cx, key, ServerRole::Local { side });
-        }
-        self.owner.respond(cx, &key, ok);
-        self.arm_session_timer(cx, side);
+        self.send_local_ok(cx, side, key, is_invite, ok, timer);
     }
 
     /// Answer a refresh at this leg: 200 with the description we sent last (an answer
@@ -376,14 +367,30 @@ impl Call {
                 leg.awaiting_ack_answer = true;
             }
         }
-        Self::apply_timer_headers(&mut r, &timer);
-        if let UasOutcome::Timer { timer: t, .. } = timer {
+        self.send_local_ok(cx, side, key, is_invite, r, timer);
+    }
+
+    /// Sends a 200 we built ourselves for a request at `side`: with the session timer it
+    /// negotiated, and, answering an INVITE, kept for its ACK.
+    fn send_local_ok(
+        &mut self,
+        cx: &mut Cx<'_>,
+        side: Side,
+        key: ServerKey,
+        is_invite: bool,
+        mut ok: Response,
+        timer: UasOutcome,
+    ) {
+        Self::apply_timer_headers(&mut ok, &timer);
+        if let UasOutcome::Timer { timer: t, .. } = timer
+            && let Some(leg) = self.leg_mut(side)
+        {
             leg.timer = Some(t);
         }
         if is_invite {
             self.owner.track(cx, key, ServerRole::Local { side });
         }
-        self.owner.respond(cx, &key, r);
+        self.owner.respond(cx, &key, ok);
         self.arm_session_timer(cx, side);
     }
 
