@@ -402,10 +402,7 @@ impl Worker {
             return;
         }
         if let Some(old) = ls.twin.take() {
-            if let Some(entry) = self.sockets.get_mut(old).and_then(Option::take) {
-                let _ = self.epoll.remove(entry.socket.as_raw_fd());
-                self.free_tokens.push(old);
-            }
+            unwatch(&self.epoll, &mut self.sockets, &mut self.free_tokens, old);
             sess.tokens.retain(|t| *t != old);
         }
         ls.twin_failed = None;
@@ -418,13 +415,6 @@ impl Worker {
             return;
         };
         let made = connected_twin(base, peer).and_then(|socket| {
-            let token = self.free_tokens.pop().unwrap_or(self.sockets.len());
-            if let Err(e) = self.epoll.add(socket.as_raw_fd(), token as u64) {
-                if token < self.sockets.len() {
-                    self.free_tokens.push(token);
-                }
-                return Err(e);
-            }
             let entry = SocketEntry {
                 socket,
                 slot,
@@ -433,12 +423,7 @@ impl Worker {
                 channel: Channel::Rtp,
                 peer: Some(peer),
             };
-            if token == self.sockets.len() {
-                self.sockets.push(Some(entry));
-            } else {
-                self.sockets[token] = Some(entry);
-            }
-            Ok(token)
+            watch(&self.epoll, &mut self.sockets, &mut self.free_tokens, entry)
         });
         match made {
             Ok(token) => {
@@ -527,12 +512,6 @@ impl Worker {
                     return;
                 };
                 for (channel, socket) in [(Channel::Rtp, rtp), (Channel::Rtcp, rtcp)] {
-                    let fd = socket.as_raw_fd();
-                    let token = self.free_tokens.pop().unwrap_or(self.sockets.len());
-                    if let Err(e) = self.epoll.add(fd, token as u64) {
-                        tracing::error!(error = %e, "cannot watch media socket");
-                        continue;
-                    }
                     let entry = SocketEntry {
                         socket,
                         slot,
@@ -541,11 +520,14 @@ impl Worker {
                         channel,
                         peer: None,
                     };
-                    if token == self.sockets.len() {
-                        self.sockets.push(Some(entry));
-                    } else {
-                        self.sockets[token] = Some(entry);
-                    }
+                    let token =
+                        match watch(&self.epoll, &mut self.sockets, &mut self.free_tokens, entry) {
+                            Ok(token) => token,
+                            Err(e) => {
+                                tracing::error!(error = %e, "cannot watch media socket");
+                                continue;
+                            }
+                        };
                     if let Some(Some(s)) = self.sessions.get_mut(slot) {
                         while s.socks.len() <= stream {
                             s.socks.push(Default::default());
@@ -620,15 +602,48 @@ impl Worker {
         let Some(sess) = self.sessions.get_mut(slot).and_then(Option::take) else {
             return Vec::new();
         };
-        for t in &sess.tokens {
-            if let Some(entry) = self.sockets.get_mut(*t).and_then(Option::take) {
-                let _ = self.epoll.remove(entry.socket.as_raw_fd());
-                self.free_tokens.push(*t);
-            }
+        for &t in &sess.tokens {
+            unwatch(&self.epoll, &mut self.sockets, &mut self.free_tokens, t);
         }
         self.free_slots.push(slot);
         tracing::debug!(key = sess.key, "relay session removed");
         sess.relay.stats(now)
+    }
+}
+
+/// Watches `entry`'s socket under a free token (or a new one) and stores the entry there;
+/// returns the token. On failure the token stays free.
+fn watch(
+    epoll: &Epoll,
+    sockets: &mut Vec<Option<SocketEntry>>,
+    free_tokens: &mut Vec<usize>,
+    entry: SocketEntry,
+) -> io::Result<usize> {
+    let token = free_tokens.pop().unwrap_or(sockets.len());
+    if let Err(e) = epoll.add(entry.socket.as_raw_fd(), token as u64) {
+        if token < sockets.len() {
+            free_tokens.push(token);
+        }
+        return Err(e);
+    }
+    if token == sockets.len() {
+        sockets.push(Some(entry));
+    } else {
+        sockets[token] = Some(entry);
+    }
+    Ok(token)
+}
+
+/// Stops watching the socket under `token`, closes it and frees the token.
+fn unwatch(
+    epoll: &Epoll,
+    sockets: &mut [Option<SocketEntry>],
+    free_tokens: &mut Vec<usize>,
+    token: usize,
+) {
+    if let Some(entry) = sockets.get_mut(token).and_then(Option::take) {
+        let _ = epoll.remove(entry.socket.as_raw_fd());
+        free_tokens.push(token);
     }
 }
 
