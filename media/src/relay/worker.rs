@@ -10,7 +10,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::time::{Duration, Instant};
 
 use super::batch::{BATCH, Batch};
-use super::kernel::{EntryCounters, FwdKey, KernelForwarder, Route, source_ip};
+use super::kernel::{EntryCounters, KernelForwarder, Route, source_ip};
 use super::session::{RelaySession, Verdict};
 use super::sys::{Epoll, connected_twin};
 use crate::control::{Channel, Leg, MediaEvent, StreamStats};
@@ -190,7 +190,6 @@ impl WorkerSession {
 /// One leg direction in the kernel, and how much of its counters the session has.
 struct Offload {
     route: Route,
-    key: FwdKey,
     packets: u64,
     bytes: u64,
 }
@@ -683,33 +682,30 @@ fn sync_session(k: &KernelForwarder, sockets: &[Option<SocketEntry>], sess: &mut
         .flat_map(|st| [Leg::A, Leg::B].map(|leg| (st, leg)))
         .map(|(st, leg)| (st, leg, wanted_route(sockets, sess, st, leg)))
         .collect();
-    {
-        for (stream, leg, want) in wanted {
-            while sess.offloads.len() <= stream {
-                sess.offloads.push([None, None]);
-            }
-            let cur = &mut sess.offloads[stream][leg.index()];
-            if cur.as_ref().map(|o| o.route) == want {
-                continue;
-            }
-            if let Some(mut old) = cur.take() {
-                let last = k.remove(&old.key);
-                credit(&mut sess.relay, stream, leg, &mut old, last);
-                sess.relay.kernel_left(stream, leg);
-            }
-            if let Some(route) = want {
-                match k.insert(&route) {
-                    Ok(()) => {
-                        *cur = Some(Offload {
-                            route,
-                            key: route.key(),
-                            packets: 0,
-                            bytes: 0,
-                        });
-                    }
-                    // The userspace relay carries the leg: correct, only dearer.
-                    Err(e) => tracing::debug!(error = %e, "leg not forwarded in the kernel"),
+    for (stream, leg, want) in wanted {
+        while sess.offloads.len() <= stream {
+            sess.offloads.push([None, None]);
+        }
+        let cur = &mut sess.offloads[stream][leg.index()];
+        if cur.as_ref().map(|o| o.route) == want {
+            continue;
+        }
+        if let Some(mut old) = cur.take() {
+            let last = k.remove(&old.route.key());
+            credit(&mut sess.relay, stream, leg, &mut old, last);
+            sess.relay.kernel_left(stream, leg);
+        }
+        if let Some(route) = want {
+            match k.insert(&route) {
+                Ok(()) => {
+                    *cur = Some(Offload {
+                        route,
+                        packets: 0,
+                        bytes: 0,
+                    });
                 }
+                // The userspace relay carries the leg: correct, only dearer.
+                Err(e) => tracing::debug!(error = %e, "leg not forwarded in the kernel"),
             }
         }
     }
@@ -748,11 +744,8 @@ impl Worker {
         for (stream, legs) in sess.offloads.iter_mut().enumerate() {
             for (leg, entry) in [Leg::A, Leg::B].into_iter().zip(legs.iter_mut()) {
                 let Some(off) = entry else { continue };
-                let counters = if remove {
-                    k.remove(&off.key)
-                } else {
-                    k.read(&off.key)
-                };
+                let key = off.route.key();
+                let counters = if remove { k.remove(&key) } else { k.read(&key) };
                 credit(&mut sess.relay, stream, leg, off, counters);
                 if remove {
                     *entry = None;
