@@ -597,7 +597,6 @@ impl MediaControl for MediaEngine {
 }
 
 impl MediaEngine {
-    /// Stops recording, removes the session from its worker and frees its ports.
     /// Removes a session that a failed first offer has just created: a half-made
     /// session is never left behind.
     fn discard_new_session(
@@ -611,6 +610,7 @@ impl MediaEngine {
         }
     }
 
+    /// Stops recording, removes the session from its worker and frees its ports.
     fn teardown(&self, call_id: &str, mut s: SessionCtl) -> Result<SessionStats, MediaError> {
         let report = if s.recording.is_some() {
             self.stop_recording_locked(call_id, &mut s).ok()

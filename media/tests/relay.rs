@@ -3,10 +3,24 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::*;
-use media::{MediaControl, MediaEvent, SdpOptions};
+use media::{MediaControl, MediaEngine, MediaEvent, SdpOptions};
+
+/// A call on 127.0.0.1: A (at `a_port`) offers, B (at `b_port`) answers. Returns the
+/// relay's addresses for A and for B (where each sends its media).
+fn call(e: &MediaEngine, id: &str, a_port: u16, b_port: u16) -> (SocketAddr, SocketAddr) {
+    let o = SdpOptions::default();
+    let to_b = e
+        .offer(id, "ta", sdp("127.0.0.1", a_port, "").as_bytes(), &o)
+        .unwrap();
+    let to_a = e
+        .answer(id, "ta", "tb", sdp("127.0.0.1", b_port, "").as_bytes(), &o)
+        .unwrap();
+    (relay_addr(&to_a), relay_addr(&to_b))
+}
 
 #[test]
 fn two_endpoints_exchange_rtp_through_a_session() {
@@ -84,24 +98,7 @@ fn latching_and_injection_from_a_third_address() {
         Endpoint::new(),
         Endpoint::new(),
     );
-    let to_b = e
-        .offer(
-            "call-2",
-            "ta",
-            sdp("127.0.0.1", a_sdp.port(), "").as_bytes(),
-            &SdpOptions::default(),
-        )
-        .unwrap();
-    let to_a = e
-        .answer(
-            "call-2",
-            "ta",
-            "tb",
-            sdp("127.0.0.1", b.port(), "").as_bytes(),
-            &SdpOptions::default(),
-        )
-        .unwrap();
-    let (relay_for_a, relay_for_b) = (relay_addr(&to_a), relay_addr(&to_b));
+    let (relay_for_a, relay_for_b) = call(&e, "call-2", a_sdp.port(), b.port());
     // Before A sends anything, B's media goes to the address in A's SDP.
     b.send(relay_for_b, &rtp(0, 1, 0, 2, &[1; 160]));
     assert!(
@@ -134,24 +131,7 @@ fn hold_and_reinvite_update_the_session_in_place() {
     let (e, _rx, _dir) = engine(31200..=31299, |_| {});
     let (a, a2, b) = (Endpoint::new(), Endpoint::new(), Endpoint::new());
     let o = SdpOptions::default();
-    let to_b = e
-        .offer(
-            "call-3",
-            "ta",
-            sdp("127.0.0.1", a.port(), "").as_bytes(),
-            &o,
-        )
-        .unwrap();
-    let to_a = e
-        .answer(
-            "call-3",
-            "ta",
-            "tb",
-            sdp("127.0.0.1", b.port(), "").as_bytes(),
-            &o,
-        )
-        .unwrap();
-    let (relay_for_a, relay_for_b) = (relay_addr(&to_a), relay_addr(&to_b));
+    let (relay_for_a, relay_for_b) = call(&e, "call-3", a.port(), b.port());
     a.send(relay_for_a, &rtp(0, 1, 0, 1, &[0; 160]));
     assert!(b.recv().is_some());
     // A puts B on hold (sendonly): same relay port, direction passed through.
@@ -220,23 +200,8 @@ fn media_timeout_raises_an_event() {
         c.media_timeout = Duration::from_millis(300)
     });
     let (a, b) = (Endpoint::new(), Endpoint::new());
-    e.offer(
-        "call-4",
-        "ta",
-        sdp("127.0.0.1", a.port(), "").as_bytes(),
-        &SdpOptions::default(),
-    )
-    .unwrap();
-    let to_a = e
-        .answer(
-            "call-4",
-            "ta",
-            "tb",
-            sdp("127.0.0.1", b.port(), "").as_bytes(),
-            &SdpOptions::default(),
-        )
-        .unwrap();
-    a.send(relay_addr(&to_a), &rtp(0, 1, 0, 1, &[0; 160]));
+    let (relay_for_a, _) = call(&e, "call-4", a.port(), b.port());
+    a.send(relay_for_a, &rtp(0, 1, 0, 1, &[0; 160]));
     let ev = wait_event(&mut rx, Duration::from_secs(5), |e| {
         matches!(e, MediaEvent::Timeout { .. })
     });
@@ -259,23 +224,7 @@ fn media_timeout_raises_an_event() {
 fn dtmf_over_udp_becomes_an_event() {
     let (e, mut rx, _dir) = engine(31400..=31499, |_| {});
     let (a, b) = (Endpoint::new(), Endpoint::new());
-    e.offer(
-        "call-5",
-        "ta",
-        sdp("127.0.0.1", a.port(), "").as_bytes(),
-        &SdpOptions::default(),
-    )
-    .unwrap();
-    let to_a = e
-        .answer(
-            "call-5",
-            "ta",
-            "tb",
-            sdp("127.0.0.1", b.port(), "").as_bytes(),
-            &SdpOptions::default(),
-        )
-        .unwrap();
-    let relay = relay_addr(&to_a);
+    let (relay, _) = call(&e, "call-5", a.port(), b.port());
     for (i, (end, dur)) in [
         (false, 160u16),
         (false, 320),
@@ -441,24 +390,7 @@ fn a_move_closes_the_fast_path_and_delete_frees_every_port() {
     let (e, _rx, _dir) = engine(31510..=31519, |_| {});
     let (a, a2, b) = (Endpoint::new(), Endpoint::new(), Endpoint::new());
     let o = SdpOptions::default();
-    let to_b = e
-        .offer(
-            "call-6",
-            "ta",
-            sdp("127.0.0.1", a.port(), "").as_bytes(),
-            &o,
-        )
-        .unwrap();
-    let to_a = e
-        .answer(
-            "call-6",
-            "ta",
-            "tb",
-            sdp("127.0.0.1", b.port(), "").as_bytes(),
-            &o,
-        )
-        .unwrap();
-    let (relay_for_a, relay_for_b) = (relay_addr(&to_a), relay_addr(&to_b));
+    let (relay_for_a, relay_for_b) = call(&e, "call-6", a.port(), b.port());
     // Both legs latch; the later packets go through the connected sockets both ways.
     for i in 0..10u16 {
         a.send(

@@ -341,29 +341,39 @@ fn monotonic_to_instant(ns: u64) -> Instant {
 /// The IPv4 addresses of this host's interfaces.
 fn local_addresses() -> HashSet<Ipv4Addr> {
     let mut out = HashSet::new();
+    // Unreadable: only loopback destinations count as local (see `insert`).
+    let _ = for_each_ifaddr(|ifa, family| {
+        if family == libc::AF_INET {
+            // SAFETY: an AF_INET address is a sockaddr_in.
+            let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+            out.insert(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+        }
+    });
+    out
+}
+
+/// Calls `f` with every `getifaddrs` entry that has an address, and the address family:
+/// the interfaces of the network namespace the calling thread's sockets live in.
+fn for_each_ifaddr(mut f: impl FnMut(&libc::ifaddrs, i32)) -> std::io::Result<()> {
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills `head` with a list we free below with freeifaddrs.
     if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return out;
+        return Err(std::io::Error::last_os_error());
     }
     let mut cur = head;
     while !cur.is_null() {
         // SAFETY: `cur` is a node of the list getifaddrs returned and is not freed yet.
         let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
         if !ifa.ifa_addr.is_null() {
             // SAFETY: ifa_addr points to a sockaddr of the family it names.
             let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
-            if family == libc::AF_INET {
-                // SAFETY: an AF_INET address is a sockaddr_in.
-                let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
-                out.insert(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
-            }
+            f(ifa, family);
         }
-        cur = ifa.ifa_next;
     }
     // SAFETY: `head` came from getifaddrs and is freed once.
     unsafe { libc::freeifaddrs(head) };
-    out
+    Ok(())
 }
 
 /// The source address this host uses towards `peer`: `bound` unless it is the wildcard,
@@ -406,23 +416,12 @@ fn choose_interfaces(bind_ip: IpAddr) -> Result<Vec<String>, KernelError> {
 /// joined a namespace without remounting it would get the wrong interfaces).
 fn link_interfaces() -> Result<Vec<String>, KernelError> {
     let mut out = Vec::new();
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `head` with a list we free below with freeifaddrs.
-    if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return Err(err("getifaddrs", std::io::Error::last_os_error()));
-    }
-    let mut cur = head;
-    while !cur.is_null() {
-        // SAFETY: `cur` is a node of the list getifaddrs returned and is not freed yet.
-        let ifa = unsafe { &*cur };
-        cur = ifa.ifa_next;
-        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
-            continue;
-        }
-        // SAFETY: ifa_addr points to a sockaddr of the family it names.
-        let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
-        if family != libc::AF_PACKET || ifa.ifa_flags & libc::IFF_UP as u32 == 0 {
-            continue;
+    for_each_ifaddr(|ifa, family| {
+        if family != libc::AF_PACKET
+            || ifa.ifa_name.is_null()
+            || ifa.ifa_flags & libc::IFF_UP as u32 == 0
+        {
+            return;
         }
         // SAFETY: an AF_PACKET address of getifaddrs is a sockaddr_ll (the link itself).
         let ll = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_ll) };
@@ -431,9 +430,8 @@ fn link_interfaces() -> Result<Vec<String>, KernelError> {
             let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
             out.push(name.to_string_lossy().into_owned());
         }
-    }
-    // SAFETY: `head` came from getifaddrs and is freed once.
-    unsafe { libc::freeifaddrs(head) };
+    })
+    .map_err(|e| err("getifaddrs", e))?;
     Ok(out)
 }
 

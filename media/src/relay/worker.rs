@@ -10,7 +10,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::time::{Duration, Instant};
 
 use super::batch::{BATCH, Batch};
-use super::kernel::{EntryCounters, FwdKey, KernelForwarder, Route, source_ip};
+use super::kernel::{EntryCounters, KernelForwarder, Route, source_ip};
 use super::session::{RelaySession, Verdict};
 use super::sys::{Epoll, connected_twin};
 use crate::control::{Channel, Leg, MediaEvent, StreamStats};
@@ -190,7 +190,6 @@ impl WorkerSession {
 /// One leg direction in the kernel, and how much of its counters the session has.
 struct Offload {
     route: Route,
-    key: FwdKey,
     packets: u64,
     bytes: u64,
 }
@@ -402,10 +401,7 @@ impl Worker {
             return;
         }
         if let Some(old) = ls.twin.take() {
-            if let Some(entry) = self.sockets.get_mut(old).and_then(Option::take) {
-                let _ = self.epoll.remove(entry.socket.as_raw_fd());
-                self.free_tokens.push(old);
-            }
+            unwatch(&self.epoll, &mut self.sockets, &mut self.free_tokens, old);
             sess.tokens.retain(|t| *t != old);
         }
         ls.twin_failed = None;
@@ -418,13 +414,6 @@ impl Worker {
             return;
         };
         let made = connected_twin(base, peer).and_then(|socket| {
-            let token = self.free_tokens.pop().unwrap_or(self.sockets.len());
-            if let Err(e) = self.epoll.add(socket.as_raw_fd(), token as u64) {
-                if token < self.sockets.len() {
-                    self.free_tokens.push(token);
-                }
-                return Err(e);
-            }
             let entry = SocketEntry {
                 socket,
                 slot,
@@ -433,12 +422,7 @@ impl Worker {
                 channel: Channel::Rtp,
                 peer: Some(peer),
             };
-            if token == self.sockets.len() {
-                self.sockets.push(Some(entry));
-            } else {
-                self.sockets[token] = Some(entry);
-            }
-            Ok(token)
+            watch(&self.epoll, &mut self.sockets, &mut self.free_tokens, entry)
         });
         match made {
             Ok(token) => {
@@ -527,12 +511,6 @@ impl Worker {
                     return;
                 };
                 for (channel, socket) in [(Channel::Rtp, rtp), (Channel::Rtcp, rtcp)] {
-                    let fd = socket.as_raw_fd();
-                    let token = self.free_tokens.pop().unwrap_or(self.sockets.len());
-                    if let Err(e) = self.epoll.add(fd, token as u64) {
-                        tracing::error!(error = %e, "cannot watch media socket");
-                        continue;
-                    }
                     let entry = SocketEntry {
                         socket,
                         slot,
@@ -541,11 +519,14 @@ impl Worker {
                         channel,
                         peer: None,
                     };
-                    if token == self.sockets.len() {
-                        self.sockets.push(Some(entry));
-                    } else {
-                        self.sockets[token] = Some(entry);
-                    }
+                    let token =
+                        match watch(&self.epoll, &mut self.sockets, &mut self.free_tokens, entry) {
+                            Ok(token) => token,
+                            Err(e) => {
+                                tracing::error!(error = %e, "cannot watch media socket");
+                                continue;
+                            }
+                        };
                     if let Some(Some(s)) = self.sessions.get_mut(slot) {
                         while s.socks.len() <= stream {
                             s.socks.push(Default::default());
@@ -620,15 +601,48 @@ impl Worker {
         let Some(sess) = self.sessions.get_mut(slot).and_then(Option::take) else {
             return Vec::new();
         };
-        for t in &sess.tokens {
-            if let Some(entry) = self.sockets.get_mut(*t).and_then(Option::take) {
-                let _ = self.epoll.remove(entry.socket.as_raw_fd());
-                self.free_tokens.push(*t);
-            }
+        for &t in &sess.tokens {
+            unwatch(&self.epoll, &mut self.sockets, &mut self.free_tokens, t);
         }
         self.free_slots.push(slot);
         tracing::debug!(key = sess.key, "relay session removed");
         sess.relay.stats(now)
+    }
+}
+
+/// Watches `entry`'s socket under a free token (or a new one) and stores the entry there;
+/// returns the token. On failure the token stays free.
+fn watch(
+    epoll: &Epoll,
+    sockets: &mut Vec<Option<SocketEntry>>,
+    free_tokens: &mut Vec<usize>,
+    entry: SocketEntry,
+) -> io::Result<usize> {
+    let token = free_tokens.pop().unwrap_or(sockets.len());
+    if let Err(e) = epoll.add(entry.socket.as_raw_fd(), token as u64) {
+        if token < sockets.len() {
+            free_tokens.push(token);
+        }
+        return Err(e);
+    }
+    if token == sockets.len() {
+        sockets.push(Some(entry));
+    } else {
+        sockets[token] = Some(entry);
+    }
+    Ok(token)
+}
+
+/// Stops watching the socket under `token`, closes it and frees the token.
+fn unwatch(
+    epoll: &Epoll,
+    sockets: &mut [Option<SocketEntry>],
+    free_tokens: &mut Vec<usize>,
+    token: usize,
+) {
+    if let Some(entry) = sockets.get_mut(token).and_then(Option::take) {
+        let _ = epoll.remove(entry.socket.as_raw_fd());
+        free_tokens.push(token);
     }
 }
 
@@ -668,33 +682,30 @@ fn sync_session(k: &KernelForwarder, sockets: &[Option<SocketEntry>], sess: &mut
         .flat_map(|st| [Leg::A, Leg::B].map(|leg| (st, leg)))
         .map(|(st, leg)| (st, leg, wanted_route(sockets, sess, st, leg)))
         .collect();
-    {
-        for (stream, leg, want) in wanted {
-            while sess.offloads.len() <= stream {
-                sess.offloads.push([None, None]);
-            }
-            let cur = &mut sess.offloads[stream][leg.index()];
-            if cur.as_ref().map(|o| o.route) == want {
-                continue;
-            }
-            if let Some(mut old) = cur.take() {
-                let last = k.remove(&old.key);
-                credit(&mut sess.relay, stream, leg, &mut old, last);
-                sess.relay.kernel_left(stream, leg);
-            }
-            if let Some(route) = want {
-                match k.insert(&route) {
-                    Ok(()) => {
-                        *cur = Some(Offload {
-                            route,
-                            key: route.key(),
-                            packets: 0,
-                            bytes: 0,
-                        });
-                    }
-                    // The userspace relay carries the leg: correct, only dearer.
-                    Err(e) => tracing::debug!(error = %e, "leg not forwarded in the kernel"),
+    for (stream, leg, want) in wanted {
+        while sess.offloads.len() <= stream {
+            sess.offloads.push([None, None]);
+        }
+        let cur = &mut sess.offloads[stream][leg.index()];
+        if cur.as_ref().map(|o| o.route) == want {
+            continue;
+        }
+        if let Some(mut old) = cur.take() {
+            let last = k.remove(&old.route.key());
+            credit(&mut sess.relay, stream, leg, &mut old, last);
+            sess.relay.kernel_left(stream, leg);
+        }
+        if let Some(route) = want {
+            match k.insert(&route) {
+                Ok(()) => {
+                    *cur = Some(Offload {
+                        route,
+                        packets: 0,
+                        bytes: 0,
+                    });
                 }
+                // The userspace relay carries the leg: correct, only dearer.
+                Err(e) => tracing::debug!(error = %e, "leg not forwarded in the kernel"),
             }
         }
     }
@@ -733,11 +744,8 @@ impl Worker {
         for (stream, legs) in sess.offloads.iter_mut().enumerate() {
             for (leg, entry) in [Leg::A, Leg::B].into_iter().zip(legs.iter_mut()) {
                 let Some(off) = entry else { continue };
-                let counters = if remove {
-                    k.remove(&off.key)
-                } else {
-                    k.read(&off.key)
-                };
+                let key = off.route.key();
+                let counters = if remove { k.remove(&key) } else { k.read(&key) };
                 credit(&mut sess.relay, stream, leg, off, counters);
                 if remove {
                     *entry = None;
