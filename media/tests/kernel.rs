@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use media::relay::kernel::privileged;
-use media::{KernelForwarding, MediaControl, MediaEngine, MediaEvent, SdpOptions};
+use media::{KernelForwarding, MediaControl, MediaEngine, MediaEvent};
 
 /// An engine with kernel forwarding on, or `None` (with the reason printed) when this
 /// process may not load eBPF programs.
@@ -35,10 +35,9 @@ fn kernel_engine(
 }
 
 /// A call between two fresh endpoints; returns (A, B, relay port for A, for B).
-fn call(
+fn call_endpoints(
     e: &MediaEngine,
     id: &str,
-    o: &SdpOptions,
 ) -> (
     Endpoint,
     Endpoint,
@@ -46,19 +45,8 @@ fn call(
     std::net::SocketAddr,
 ) {
     let (a, b) = (Endpoint::new(), Endpoint::new());
-    let to_b = e
-        .offer(id, "ta", sdp("127.0.0.1", a.port(), "").as_bytes(), o)
-        .unwrap();
-    let to_a = e
-        .answer(
-            id,
-            "ta",
-            "tb",
-            sdp("127.0.0.1", b.port(), "").as_bytes(),
-            &SdpOptions::default(),
-        )
-        .unwrap();
-    (a, b, relay_addr(&to_a), relay_addr(&to_b))
+    let (relay_for_a, relay_for_b) = call(e, id, a.port(), b.port());
+    (a, b, relay_for_a, relay_for_b)
 }
 
 fn forwarded(e: &MediaEngine) -> u64 {
@@ -72,7 +60,7 @@ fn after_latching_the_kernel_forwards_both_ways() {
     let Some((e, _rx, _dir)) = kernel_engine(32000..=32099, |_| {}) else {
         return;
     };
-    let (a, b, relay_for_a, relay_for_b) = call(&e, "k-1", &SdpOptions::default());
+    let (a, b, relay_for_a, relay_for_b) = call_endpoints(&e, "k-1");
     let before = forwarded(&e);
     for i in 0..20u16 {
         let pa = rtp(0, i, 160 * u32::from(i), 1, &[i as u8; 160]);
@@ -109,7 +97,7 @@ fn injection_from_a_third_address_is_still_dropped_and_counted() {
     let Some((e, _rx, _dir)) = kernel_engine(32100..=32199, |_| {}) else {
         return;
     };
-    let (a, b, relay_for_a, relay_for_b) = call(&e, "k-2", &SdpOptions::default());
+    let (a, b, relay_for_a, relay_for_b) = call_endpoints(&e, "k-2");
     let attacker = Endpoint::new();
     a.send(relay_for_a, &rtp(0, 1, 0, 1, &[1; 160]));
     assert!(b.recv().is_some());
@@ -137,7 +125,7 @@ fn dtmf_passes_through_userspace_and_becomes_an_event() {
     let Some((e, mut rx, _dir)) = kernel_engine(32200..=32299, |_| {}) else {
         return;
     };
-    let (a, b, relay_for_a, relay_for_b) = call(&e, "k-3", &SdpOptions::default());
+    let (a, b, relay_for_a, relay_for_b) = call_endpoints(&e, "k-3");
     a.send(relay_for_a, &rtp(0, 1, 0, 1, &[1; 160]));
     assert!(b.recv().is_some());
     b.send(relay_for_b, &rtp(0, 1, 0, 2, &[2; 160]));
@@ -178,7 +166,7 @@ fn recording_start_takes_the_call_out_of_the_kernel_without_a_gap() {
     let Some((e, _rx, _dir)) = kernel_engine(32300..=32399, |_| {}) else {
         return;
     };
-    let (a, b, relay_for_a, relay_for_b) = call(&e, "k-4", &SdpOptions::default());
+    let (a, b, relay_for_a, relay_for_b) = call_endpoints(&e, "k-4");
     b.send(relay_for_b, &rtp(0, 0, 0, 2, &[0xff; 160]));
     assert!(a.recv().is_some());
     let t0 = Instant::now();
@@ -221,7 +209,7 @@ fn media_timeout_follows_the_kernel_last_seen_time() {
     }) else {
         return;
     };
-    let (a, b, relay_for_a, relay_for_b) = call(&e, "k-5", &SdpOptions::default());
+    let (a, b, relay_for_a, relay_for_b) = call_endpoints(&e, "k-5");
     // 1.5 s of media both ways, nearly all of it forwarded in the kernel: longer than the
     // timeout, so only the kernel's last-seen time keeps it away.
     let t0 = Instant::now();
@@ -260,7 +248,7 @@ fn off_keeps_everything_in_userspace() {
         c.kernel_forwarding = KernelForwarding::Off;
     });
     assert!(e.kernel_stats().is_none());
-    let (a, b, relay_for_a, relay_for_b) = call(&e, "k-6", &SdpOptions::default());
+    let (a, b, relay_for_a, relay_for_b) = call_endpoints(&e, "k-6");
     for i in 0..5u16 {
         a.send(relay_for_a, &rtp(0, i, 0, 1, &[1; 160]));
         assert!(b.recv().is_some());

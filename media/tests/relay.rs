@@ -3,24 +3,10 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::*;
-use media::{MediaControl, MediaEngine, MediaEvent, SdpOptions};
-
-/// A call on 127.0.0.1: A (at `a_port`) offers, B (at `b_port`) answers. Returns the
-/// relay's addresses for A and for B (where each sends its media).
-fn call(e: &MediaEngine, id: &str, a_port: u16, b_port: u16) -> (SocketAddr, SocketAddr) {
-    let o = SdpOptions::default();
-    let to_b = e
-        .offer(id, "ta", sdp("127.0.0.1", a_port, "").as_bytes(), &o)
-        .unwrap();
-    let to_a = e
-        .answer(id, "ta", "tb", sdp("127.0.0.1", b_port, "").as_bytes(), &o)
-        .unwrap();
-    (relay_addr(&to_a), relay_addr(&to_b))
-}
+use media::{MediaControl, MediaEvent, SdpOptions};
 
 #[test]
 fn two_endpoints_exchange_rtp_through_a_session() {

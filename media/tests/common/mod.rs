@@ -4,7 +4,7 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use media::{MediaConfig, MediaEngine, MediaEvent};
+use media::{MediaConfig, MediaControl, MediaEngine, MediaEvent, SdpOptions};
 use sip_core::sdp::SessionDescription;
 
 /// An engine on its own port range (each test picks a different one, so that tests run
@@ -76,6 +76,19 @@ impl Endpoint {
             .unwrap();
         r
     }
+}
+
+/// A call on 127.0.0.1: A (at `a_port`) offers, B (at `b_port`) answers. Returns the
+/// relay's addresses for A and for B (where each sends its media).
+pub fn call(e: &MediaEngine, id: &str, a_port: u16, b_port: u16) -> (SocketAddr, SocketAddr) {
+    let o = SdpOptions::default();
+    let to_b = e
+        .offer(id, "ta", sdp("127.0.0.1", a_port, "").as_bytes(), &o)
+        .unwrap();
+    let to_a = e
+        .answer(id, "ta", "tb", sdp("127.0.0.1", b_port, "").as_bytes(), &o)
+        .unwrap();
+    (relay_addr(&to_a), relay_addr(&to_b))
 }
 
 pub fn sdp(ip: &str, port: u16, extra: &str) -> String {
