@@ -79,15 +79,6 @@ pg_bin() {
   echo "$b"
 }
 
-stop_sipp() {
-  local pid=$1
-  [[ -n $pid ]] || return 0
-  kill -INT "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
 private_pg_remove() {
   if [[ -n $pg_private ]]; then
     if [[ -f $pg_private/data/postmaster.pid ]]; then

@@ -133,17 +133,23 @@ listening() {
   grep "SIP listening transport=\"$1\"" "$2" | sed -E 's/.*addr=([^ ]+).*/\1/' | head -n1
 }
 
-# stop_process PID TENTHS: SIGTERM, up to TENTHS tenths of a second for it to end, then
-# SIGKILL; reaps it if it is this shell's child.
+# stop_process PID TENTHS [SIGNAL]: SIGNAL (default TERM), up to TENTHS tenths of a
+# second for it to end, then SIGKILL; reaps it if it is this shell's child.
 stop_process() {
-  local pid=$1 tenths=$2
-  kill "$pid" 2>/dev/null || true
+  local pid=$1 tenths=$2 signal=${3:-TERM}
+  kill -"$signal" "$pid" 2>/dev/null || true
   for _ in $(seq 1 "$tenths"); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
   kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+}
+
+# stop_sipp [PID]: SIGINT (SIPp writes its last statistics and ends), up to 5 s, then
+# SIGKILL; nothing without a PID.
+stop_sipp() {
+  if [[ -n ${1:-} ]]; then stop_process "$1" 50 INT; fi
 }
 
 # stop_vss: SIGTERM, then up to 10 s for the orderly shutdown (database writes flushed).

@@ -122,10 +122,7 @@ start_callee() {
   wait_bound "$ip:$port"
 }
 stop_callee() {
-  kill -INT "$callee_pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$callee_pid" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$callee_pid" 2>/dev/null || true
-  wait "$callee_pid" 2>/dev/null || true
+  stop_sipp "$callee_pid"
   callee_pid=""
 }
 
