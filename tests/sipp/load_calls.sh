@@ -93,15 +93,6 @@ call_ports
 number=5550100
 did=4420001
 
-wait_bound() {
-  for _ in $(seq 1 50); do
-    if ss -Huln "src $1" 2>/dev/null | grep -q .; then return 0; fi
-    sleep 0.1
-  done
-  echo "load_calls.sh: nothing bound $1" >&2
-  return 1
-}
-
 # SIPp options every run shares: bounded, statistics every second, big socket buffers.
 common=(-max_recv_loops 10000 -buff_size 4194304 -default_behaviors "all,-bye"
   -key domain "$domain" -trace_err -trace_stat -fd 1)
@@ -119,7 +110,7 @@ start_callee() {
     "${common[@]}" -error_file "$work/$name.err" -stf "$work/$name.csv" $(trace "$name") \
     >"$work/$name.out" 2>&1 </dev/null &
   callee_pid=$!
-  wait_bound "$ip:$port"
+  wait_udp_bound "$ip:$port" || { echo "load_calls.sh: nothing bound $ip:$port" >&2; return 1; }
 }
 stop_callee() {
   stop_sipp "$callee_pid"
