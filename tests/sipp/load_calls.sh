@@ -106,6 +106,7 @@ trace() {
 # the background until stop_callee.
 start_callee() {
   local name=$1 ip=$2 port=$3 mp=$4
+  # shellcheck disable=SC2046 # trace's options: two words or none, split on purpose
   sipp -sf "$here/call_callee.xml" -key mode answer -i "$ip" -p "$port" -mp "$mp" \
     "${common[@]}" -error_file "$work/$name.err" -stf "$work/$name.csv" $(trace "$name") \
     >"$work/$name.out" 2>&1 </dev/null &
@@ -136,6 +137,7 @@ measure() {
   load0=$(cut -d' ' -f1-3 /proc/loadavg)
   start_ns=$(date +%s%N)
   TIMEFORMAT='%U %S'
+  # shellcheck disable=SC2046 # as in start_callee
   { time timeout $((budget + 30)) sipp "$target" "$@" -r "$r" -rp 1000 -m "$n" -l "$limit" \
     -d "$hold" -timeout "$budget" -timeout_error "${common[@]}" \
     -error_file "$work/$name.err" -stf "$work/$name.csv" $(trace "$name") \
