@@ -1,6 +1,7 @@
 //! What a load run measured, and the relay's cost against a direct baseline.
 
 use std::fmt;
+use std::net::SocketAddr;
 
 use super::cpu::MachineCpu;
 
@@ -193,6 +194,17 @@ pub struct RelayCost<'a> {
 }
 
 impl RelayCost<'_> {
+    /// The direct baseline's report, the relay run's and this cost, each under a heading:
+    /// what `--baseline` prints.
+    pub fn with_runs(&self, relay_at: SocketAddr) -> String {
+        format!(
+            "== direct baseline (no relay) ==\n{}\
+             == through the relay at {relay_at} ==\n{}\
+             == relay cost ==\n{self}",
+            self.direct, self.relay
+        )
+    }
+
     /// Machine busy µs per packet with the relay minus that of the direct baseline. It
     /// may come out negative when the machine's other load changed between the runs.
     pub fn system_wide_us(&self) -> Option<f64> {
@@ -337,6 +349,15 @@ mod tests {
         assert!(
             text.contains("relay cost per packet (attributed)   7.00 − 3.00 = 4.00 µs"),
             "{text}"
+        );
+        // --baseline's output: each run's report, then the cost, under their headings.
+        assert_eq!(
+            cost.with_runs("127.0.0.1:22222".parse().unwrap()),
+            format!(
+                "== direct baseline (no relay) ==\n{direct}\
+                 == through the relay at 127.0.0.1:22222 ==\n{relay}\
+                 == relay cost ==\n{text}"
+            )
         );
         // A noisy machine can make the relay look cheaper than nothing: shown, not hidden.
         let busy_baseline = run(true, 4, 1000);
