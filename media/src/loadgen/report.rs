@@ -64,16 +64,19 @@ impl LoadReport {
         }
     }
 
+    /// `cpu_seconds` over the delivered packets, in µs each; `None` if none arrived.
+    fn us_per_packet(&self, cpu_seconds: f64) -> Option<f64> {
+        (self.delivered > 0).then(|| cpu_seconds * 1e6 / self.delivered as f64)
+    }
+
     /// Relay CPU seconds per million relayed packets (equal to its µs per packet).
     pub fn cpu_seconds_per_million(&self) -> Option<f64> {
-        let cpu = self.relay_cpu_seconds?;
-        (self.delivered > 0).then(|| cpu * 1e6 / self.delivered as f64)
+        self.us_per_packet(self.relay_cpu_seconds?)
     }
 
     /// The machine's busy CPU µs per delivered packet ([`MachineCpu::busy_seconds`]).
     pub fn machine_us_per_packet(&self) -> Option<f64> {
-        let cpu = self.machine_cpu?;
-        (self.delivered > 0).then(|| cpu.busy_seconds() * 1e6 / self.delivered as f64)
+        self.us_per_packet(self.machine_cpu?.busy_seconds())
     }
 
     /// CPU seconds of the processes the traffic ran in: the load tool, the relay (none in
@@ -89,8 +92,7 @@ impl LoadReport {
 
     /// [`attributed_cpu_seconds`](Self::attributed_cpu_seconds) µs per delivered packet.
     pub fn attributed_us_per_packet(&self) -> Option<f64> {
-        let cpu = self.attributed_cpu_seconds()?;
-        (self.delivered > 0).then(|| cpu * 1e6 / self.delivered as f64)
+        self.us_per_packet(self.attributed_cpu_seconds()?)
     }
 }
 
