@@ -79,16 +79,11 @@ pub(crate) fn rtp(
     match args.baseline.then(direct).transpose()? {
         None => write!(out, "{report}")?,
         Some(direct) => {
-            write!(out, "== direct baseline (no relay) ==\n{direct}")?;
-            write!(out, "== through the relay at {ng} ==\n{report}")?;
-            write!(
-                out,
-                "== relay cost ==\n{}",
-                RelayCost {
-                    relay: &report,
-                    direct: &direct,
-                }
-            )?;
+            let cost = RelayCost {
+                relay: &report,
+                direct: &direct,
+            };
+            write!(out, "{}", cost.with_runs(ng))?;
         }
     }
     Ok(())

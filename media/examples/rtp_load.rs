@@ -204,15 +204,11 @@ fn main() -> ExitCode {
     // cannot be reached fails at once.
     match run(&config(None, None)) {
         Ok(direct) => {
-            print!("== direct baseline (no relay) ==\n{direct}");
-            print!("== through the relay at {ng} ==\n{report}");
-            print!(
-                "== relay cost ==\n{}",
-                RelayCost {
-                    relay: &report,
-                    direct: &direct,
-                }
-            );
+            let cost = RelayCost {
+                relay: &report,
+                direct: &direct,
+            };
+            print!("{}", cost.with_runs(ng));
             ExitCode::SUCCESS
         }
         Err(e) => {

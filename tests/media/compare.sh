@@ -180,10 +180,11 @@ for ((r = 1; r <= rounds; r++)); do
       vss) vss_run "$r" ;;
       rtpengine) rtpengine_run "$r" ;;
     esac
-    f="$work/$what.$r"
+    report="$work/$what.$r"
     # shellcheck disable=SC2059
-    printf "$row" "$r" "$what" "$(field "$f" rate)" "$(field "$f" loss)" "$(field "$f" proc)" \
-      "$(field "$f" machine)" "$(field "$f" busy)" "$(field "$f" attr)" "$(field "$f" load)"
+    printf "$row" "$r" "$what" "$(field "$report" rate)" "$(field "$report" loss)" \
+      "$(field "$report" proc)" "$(field "$report" machine)" "$(field "$report" busy)" \
+      "$(field "$report" attr)" "$(field "$report" load)"
   done
 done
 

@@ -87,12 +87,7 @@ callee() {
   bg_pids+=($!)
   eval "pid_${name//[^a-zA-Z0-9]/_}=$!"
   # Ready once the socket is bound.
-  for _ in $(seq 1 50); do
-    if ss -Huln "src $ip:$port" 2>/dev/null | grep -q .; then return 0; fi
-    sleep 0.1
-  done
-  echo "calls.sh: SIPp $name did not bind $ip:$port" >&2
-  return 1
+  wait_udp_bound "$ip:$port" || { echo "calls.sh: SIPp $name did not bind $ip:$port" >&2; return 1; }
 }
 
 # finish NAME: wait for a background callee and report its result. After a caller
@@ -172,12 +167,7 @@ with open(out, "w") as f:
 PY
   bg_pids+=($!)
   rtp_counter_pid=$!
-  for _ in $(seq 1 50); do
-    if ss -Huln "src $slot_ip:$1" 2>/dev/null | grep -q .; then return 0; fi
-    sleep 0.1
-  done
-  echo "calls.sh: the RTP counter did not bind $slot_ip:$1" >&2
-  return 1
+  wait_udp_bound "$slot_ip:$1" || { echo "calls.sh: the RTP counter did not bind $slot_ip:$1" >&2; return 1; }
 }
 
 # pcap_packets FILE: the number of packets in a pcap capture (classic format).

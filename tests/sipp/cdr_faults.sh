@@ -79,15 +79,6 @@ pg_bin() {
   echo "$b"
 }
 
-stop_sipp() {
-  local pid=$1
-  [[ -n $pid ]] || return 0
-  kill -INT "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
 private_pg_remove() {
   if [[ -n $pg_private ]]; then
     if [[ -f $pg_private/data/postmaster.pid ]]; then
@@ -184,12 +175,7 @@ start_slot() {
     -trace_err -error_file "$work/slot.err" -trace_stat -fd 1 -stf "$work/slot.csv" \
     >"$work/slot.out" 2>&1 </dev/null &
   callee_pid=$!
-  for _ in $(seq 1 50); do
-    if ss -Huln "src $slot_ip:$port" 2>/dev/null | grep -q .; then return 0; fi
-    sleep 0.1
-  done
-  echo "cdr_faults.sh: the slot's SIPp did not bind $slot_ip:$port" >&2
-  return 1
+  wait_udp_bound "$slot_ip:$port" || { echo "cdr_faults.sh: the slot's SIPp did not bind $slot_ip:$port" >&2; return 1; }
 }
 
 # start_carrier COUNT: the carrier's calls (cdr_bye.xml) in the background, at most

@@ -1,11 +1,11 @@
 # shellcheck shell=bash disable=SC2034,SC2154
 # (SC2034/SC2154: this file sets variables for, and reads `work` from, the script that
 # sources it.)
-# Shared by run.sh, load.sh and tests/media/compare.sh (source it; it does nothing on
-# its own): slots CSV files, a fresh PostgreSQL database per run, stopping a process,
-# and starting and stopping `vss serve` on loopback
-# ports the kernel picks. The caller sets `work` (a temporary directory) and `root` (the
-# repository) first, and calls `lib_cleanup` from its EXIT trap.
+# Shared by the scripts of tests/sipp and by tests/media/compare.sh (source it; it does
+# nothing on its own): slots CSV files, a fresh PostgreSQL database per run, stopping a
+# process, and starting and stopping `vss serve` on loopback ports the kernel picks.
+# The caller sets `work` (a temporary directory) and `root` (the repository) first, and
+# calls `lib_cleanup` from its EXIT trap.
 
 server_pid=""
 pg_db=""
@@ -133,17 +133,33 @@ listening() {
   grep "SIP listening transport=\"$1\"" "$2" | sed -E 's/.*addr=([^ ]+).*/\1/' | head -n1
 }
 
-# stop_process PID TENTHS: SIGTERM, up to TENTHS tenths of a second for it to end, then
-# SIGKILL; reaps it if it is this shell's child.
+# wait_udp_bound IP:PORT: up to 5 s for a UDP socket bound to IP:PORT (a background
+# SIPp or helper ready to receive); fails, silently, if none appears.
+wait_udp_bound() {
+  for _ in $(seq 1 50); do
+    if ss -Huln "src $1" 2>/dev/null | grep -q .; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# stop_process PID TENTHS [SIGNAL]: SIGNAL (default TERM), up to TENTHS tenths of a
+# second for it to end, then SIGKILL; reaps it if it is this shell's child.
 stop_process() {
-  local pid=$1 tenths=$2
-  kill "$pid" 2>/dev/null || true
+  local pid=$1 tenths=$2 signal=${3:-TERM}
+  kill -"$signal" "$pid" 2>/dev/null || true
   for _ in $(seq 1 "$tenths"); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
   kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+}
+
+# stop_sipp [PID]: SIGINT (SIPp writes its last statistics and ends), up to 5 s, then
+# SIGKILL; nothing without a PID.
+stop_sipp() {
+  if [[ -n ${1:-} ]]; then stop_process "$1" 50 INT; fi
 }
 
 # stop_vss: SIGTERM, then up to 10 s for the orderly shutdown (database writes flushed).

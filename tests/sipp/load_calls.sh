@@ -93,15 +93,6 @@ call_ports
 number=5550100
 did=4420001
 
-wait_bound() {
-  for _ in $(seq 1 50); do
-    if ss -Huln "src $1" 2>/dev/null | grep -q .; then return 0; fi
-    sleep 0.1
-  done
-  echo "load_calls.sh: nothing bound $1" >&2
-  return 1
-}
-
 # SIPp options every run shares: bounded, statistics every second, big socket buffers.
 common=(-max_recv_loops 10000 -buff_size 4194304 -default_behaviors "all,-bye"
   -key domain "$domain" -trace_err -trace_stat -fd 1)
@@ -115,17 +106,15 @@ trace() {
 # the background until stop_callee.
 start_callee() {
   local name=$1 ip=$2 port=$3 mp=$4
+  # shellcheck disable=SC2046 # trace's options: two words or none, split on purpose
   sipp -sf "$here/call_callee.xml" -key mode answer -i "$ip" -p "$port" -mp "$mp" \
     "${common[@]}" -error_file "$work/$name.err" -stf "$work/$name.csv" $(trace "$name") \
     >"$work/$name.out" 2>&1 </dev/null &
   callee_pid=$!
-  wait_bound "$ip:$port"
+  wait_udp_bound "$ip:$port" || { echo "load_calls.sh: nothing bound $ip:$port" >&2; return 1; }
 }
 stop_callee() {
-  kill -INT "$callee_pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$callee_pid" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$callee_pid" 2>/dev/null || true
-  wait "$callee_pid" 2>/dev/null || true
+  stop_sipp "$callee_pid"
   callee_pid=""
 }
 
@@ -148,6 +137,7 @@ measure() {
   load0=$(cut -d' ' -f1-3 /proc/loadavg)
   start_ns=$(date +%s%N)
   TIMEFORMAT='%U %S'
+  # shellcheck disable=SC2046 # as in start_callee
   { time timeout $((budget + 30)) sipp "$target" "$@" -r "$r" -rp 1000 -m "$n" -l "$limit" \
     -d "$hold" -timeout "$budget" -timeout_error "${common[@]}" \
     -error_file "$work/$name.err" -stf "$work/$name.csv" $(trace "$name") \

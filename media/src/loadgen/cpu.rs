@@ -26,6 +26,8 @@
 //! loopback that task is the sender. With `CONFIG_IRQ_TIME_ACCOUNTING` softirq time is
 //! nobody's, and only the machine's figure sees a relay that forwards in the kernel.
 
+use std::time::{Duration, Instant};
+
 /// Clock ticks per second of `/proc` times (`USER_HZ`).
 fn ticks_per_second() -> f64 {
     // SAFETY: sysconf has no pointer arguments.
@@ -181,8 +183,6 @@ impl MachineCpu {
         self.times.steal as f64 / ticks_per_second()
     }
 }
-
-use std::time::{Duration, Instant};
 
 /// The one-minute load average, from `/proc/loadavg`.
 pub fn load_average() -> Option<f64> {

@@ -1,6 +1,7 @@
 //! What a load run measured, and the relay's cost against a direct baseline.
 
 use std::fmt;
+use std::net::SocketAddr;
 
 use super::cpu::MachineCpu;
 
@@ -63,16 +64,19 @@ impl LoadReport {
         }
     }
 
+    /// `cpu_seconds` over the delivered packets, in µs each; `None` if none arrived.
+    fn us_per_packet(&self, cpu_seconds: f64) -> Option<f64> {
+        (self.delivered > 0).then(|| cpu_seconds * 1e6 / self.delivered as f64)
+    }
+
     /// Relay CPU seconds per million relayed packets (equal to its µs per packet).
     pub fn cpu_seconds_per_million(&self) -> Option<f64> {
-        let cpu = self.relay_cpu_seconds?;
-        (self.delivered > 0).then(|| cpu * 1e6 / self.delivered as f64)
+        self.us_per_packet(self.relay_cpu_seconds?)
     }
 
     /// The machine's busy CPU µs per delivered packet ([`MachineCpu::busy_seconds`]).
     pub fn machine_us_per_packet(&self) -> Option<f64> {
-        let cpu = self.machine_cpu?;
-        (self.delivered > 0).then(|| cpu.busy_seconds() * 1e6 / self.delivered as f64)
+        self.us_per_packet(self.machine_cpu?.busy_seconds())
     }
 
     /// CPU seconds of the processes the traffic ran in: the load tool, the relay (none in
@@ -88,8 +92,7 @@ impl LoadReport {
 
     /// [`attributed_cpu_seconds`](Self::attributed_cpu_seconds) µs per delivered packet.
     pub fn attributed_us_per_packet(&self) -> Option<f64> {
-        let cpu = self.attributed_cpu_seconds()?;
-        (self.delivered > 0).then(|| cpu * 1e6 / self.delivered as f64)
+        self.us_per_packet(self.attributed_cpu_seconds()?)
     }
 }
 
@@ -193,6 +196,17 @@ pub struct RelayCost<'a> {
 }
 
 impl RelayCost<'_> {
+    /// The direct baseline's report, the relay run's and this cost, each under a heading:
+    /// what `--baseline` prints.
+    pub fn with_runs(&self, relay_at: SocketAddr) -> String {
+        format!(
+            "== direct baseline (no relay) ==\n{}\
+             == through the relay at {relay_at} ==\n{}\
+             == relay cost ==\n{self}",
+            self.direct, self.relay
+        )
+    }
+
     /// Machine busy µs per packet with the relay minus that of the direct baseline. It
     /// may come out negative when the machine's other load changed between the runs.
     pub fn system_wide_us(&self) -> Option<f64> {
@@ -337,6 +351,15 @@ mod tests {
         assert!(
             text.contains("relay cost per packet (attributed)   7.00 − 3.00 = 4.00 µs"),
             "{text}"
+        );
+        // --baseline's output: each run's report, then the cost, under their headings.
+        assert_eq!(
+            cost.with_runs("127.0.0.1:22222".parse().unwrap()),
+            format!(
+                "== direct baseline (no relay) ==\n{direct}\
+                 == through the relay at 127.0.0.1:22222 ==\n{relay}\
+                 == relay cost ==\n{text}"
+            )
         );
         // A noisy machine can make the relay look cheaper than nothing: shown, not hidden.
         let busy_baseline = run(true, 4, 1000);
